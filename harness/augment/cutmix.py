@@ -1,0 +1,49 @@
+"""CutMix (Yun et al., ICCV 2019), exactly as the paper and its official code.
+
+lambda ~ Beta(alpha, alpha); a box of size (H*sqrt(1-lambda), W*sqrt(1-lambda)) with a uniform centre,
+clipped to the image, is filled with the partner image's pixels (partner = a random permutation of the
+batch); lambda is then recomputed as the exact fraction of pixels kept from the original image.
+Applied with probability ``prob`` (the paper's ``cutmix_prob``: 0.5 on CIFAR, 1.0 on ImageNet).
+"""
+from __future__ import annotations
+
+import torch
+
+from harness.augment.base import Augmentation, check_mode, mix_targets
+from harness.augment.registry import register
+from harness.augment.sampling import box_area, box_masks, sample_beta, sample_boxes
+
+
+@register("cutmix")
+class CutMix(Augmentation):
+    def __init__(self, num_classes: int, *, alpha: float = 1.0, mode: str = "batch", **common) -> None:
+        super().__init__(num_classes, **common)
+        if alpha <= 0:
+            raise ValueError(f"alpha must be > 0, got {alpha}")
+        self.alpha = alpha
+        self.mode = check_mode(mode)
+
+    def sample_boxes(self, n: int, height: int, width: int) -> torch.Tensor:
+        """``n`` CutMix boxes (y1, y2, x1, x2) with their areas drawn from Beta(alpha, alpha)."""
+        cut_ratio = torch.sqrt(1.0 - sample_beta(self.alpha, n, self.generator))
+        cut_h = (height * cut_ratio).long()
+        cut_w = (width * cut_ratio).long()
+        return sample_boxes(height, width, cut_h, cut_w, self.generator)
+
+    def apply(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, _, height, width = images.shape
+        if self.mode == "batch":
+            if not self.draw_applied(1).item():
+                return images, targets
+            y1, y2, x1, x2 = self.sample_boxes(1, height, width)[0].tolist()
+            perm = self.draw_permutation(batch, images.device)
+            # Only the box region is copied; the right-hand side is gathered before the write.
+            images[:, :, y1:y2, x1:x2] = images[perm, :, y1:y2, x1:x2]
+            kept = 1.0 - (y2 - y1) * (x2 - x1) / (height * width)
+            return images, mix_targets(targets, perm, kept)
+        applied = self.draw_applied(batch)
+        boxes = self.sample_boxes(batch, height, width) * applied.unsqueeze(1)  # not applied: empty box
+        perm = self.draw_permutation(batch, images.device)
+        images = torch.where(box_masks(boxes, height, width, images.device), images[perm], images)
+        kept = 1.0 - box_area(boxes).double() / (height * width)
+        return images, mix_targets(targets, perm, kept)

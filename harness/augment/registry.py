@@ -1,0 +1,88 @@
+"""Name -> augmentation class registry, and loading of user plugins from outside the package."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Callable, Iterable, TypeVar
+
+from harness.errors import HarnessError, UnknownNameError
+
+T = TypeVar("T")
+_REGISTRY: dict[str, type] = {}
+ENTRY_POINT_GROUP = "mixbench.augmentations"
+
+
+def register(name: str) -> Callable[[T], T]:
+    """Class decorator: make an augmentation buildable by ``name`` (from specs and the command line)."""
+
+    def decorator(cls: T) -> T:
+        existing = _REGISTRY.get(name)
+        if existing is not None and existing.__qualname__ != cls.__qualname__:
+            raise HarnessError(f"augmentation name {name!r} is already registered by {existing.__module__}")
+        _REGISTRY[name] = cls
+        cls.name = name
+        return cls
+
+    return decorator
+
+
+def available() -> list[str]:
+    """Registered augmentation names, sorted."""
+    _load_entry_points()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> type:
+    """The class registered as ``name``; a clear error listing the known names otherwise."""
+    _load_entry_points()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown augmentation {name!r}; registered: {', '.join(sorted(_REGISTRY))} "
+            "(add your own with harness.augment.register, see README)"
+        ) from None
+
+
+def build(name: str, num_classes: int, **params):
+    """Instantiate the augmentation ``name`` for ``num_classes`` classes with its parameters."""
+    cls = get(name)
+    try:
+        return cls(num_classes=num_classes, **params)
+    except TypeError as err:
+        raise HarnessError(f"augmentation {name!r}: {err}") from None
+
+
+def load_plugins(plugins: Iterable[str]) -> None:
+    """Import user modules that call ``register``: each item is a ``.py`` path or a dotted module name."""
+    for plugin in plugins:
+        path = Path(plugin)
+        if plugin.endswith(".py"):
+            if not path.is_file():
+                raise HarnessError(f"plugin file not found: {path}")
+            module_name = f"mixbench_plugin_{path.stem}"
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        else:
+            try:
+                importlib.import_module(plugin)
+            except ModuleNotFoundError as err:
+                raise HarnessError(f"plugin module {plugin!r} cannot be imported: {err}") from None
+
+
+_entry_points_loaded = False
+
+
+def _load_entry_points() -> None:
+    """Import installed packages that declare augmentations under the ``mixbench.augmentations`` group."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        entry.load()

@@ -1,0 +1,61 @@
+"""Data sets by name, with the paper's transforms: ``build_datasets(name, root)`` -> train/test splits.
+
+``synthetic`` (the embedded default) is generated on first use; ``cifar10``, ``cifar100`` and
+``imagenet`` are read from ``root`` and raise :class:`DataNotFoundError` with a one-line fix when absent.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from harness.data.cifar import load_cifar
+from harness.data.imagenet import load_imagenet
+from harness.data.synthetic import CLASSES, SyntheticSpec, generate
+from harness.data.synthetic_dataset import SyntheticDataset
+from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD, cifar_transforms, imagenet_transforms
+from harness.errors import UnknownNameError
+
+DATASETS = ("synthetic", "cifar10", "cifar100", "imagenet")
+NUM_CLASSES = {"synthetic": len(CLASSES), "cifar10": 10, "cifar100": 100, "imagenet": 1000}
+
+
+@dataclass
+class DataBundle:
+    """A data set's train and test splits with what the model and augmentations need to know."""
+
+    name: str
+    train: Dataset
+    test: Dataset
+    num_classes: int
+    image_size: int
+
+
+def default_data_root() -> Path:
+    """Where data live unless ``--data-root`` says otherwise: ``$MIXBENCH_DATA`` or ``~/.cache/mixbench``."""
+    return Path(os.environ.get("MIXBENCH_DATA", Path.home() / ".cache" / "mixbench"))
+
+
+def build_datasets(name: str, root: Path | None = None, *, download: bool = False, image_size: int | None = None) -> DataBundle:
+    """The train/test splits of data set ``name`` with the paper's transforms for its family."""
+    if name not in DATASETS:
+        raise UnknownNameError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+    root = Path(root) if root is not None else default_data_root()
+    if name == "synthetic":
+        spec = SyntheticSpec(image_size=image_size or SyntheticSpec.image_size)
+        folder = generate(root, spec)
+        train_tf, test_tf = cifar_transforms(spec.image_size, IMAGENET_MEAN, IMAGENET_STD)
+        train, test = SyntheticDataset(folder, "train", train_tf), SyntheticDataset(folder, "val", test_tf)
+        size = spec.image_size
+    elif name in ("cifar10", "cifar100"):
+        size = 32
+        train_tf, test_tf = cifar_transforms(size)
+        train = load_cifar(name, root, True, train_tf, download)
+        test = load_cifar(name, root, False, test_tf, download)
+    else:
+        size = image_size or 224
+        train_tf, test_tf = imagenet_transforms(size, resize=round(size * 256 / 224))
+        train, test = load_imagenet(root, True, train_tf), load_imagenet(root, False, test_tf)
+    return DataBundle(name, train, test, NUM_CLASSES[name], size)

@@ -1,0 +1,66 @@
+"""CIFAR-10/100: torchvision's data sets, or the same pixels stored as numpy arrays (``.npz``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import datasets
+
+from harness.errors import DataNotFoundError
+
+_TORCHVISION = {"cifar10": (datasets.CIFAR10, "cifar-10-batches-py"), "cifar100": (datasets.CIFAR100, "cifar-100-python")}
+
+
+class ArrayImageDataset(Dataset):
+    """Images ``[N, H, W, 3]`` uint8 with integer labels, served as PIL images like torchvision's CIFAR."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, classes: list[str], transform=None) -> None:
+        if images.ndim != 4 or images.shape[-1] != 3 or len(images) != len(labels):
+            raise ValueError(f"expected images [N,H,W,3] and N labels, got {images.shape} and {labels.shape}")
+        self.data = images
+        self.targets = [int(v) for v in labels]
+        self.classes = classes
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int):
+        image = Image.fromarray(self.data[index])
+        return (self.transform(image) if self.transform else image), self.targets[index]
+
+
+def _find_npz(root: Path, name: str) -> Path | None:
+    candidates = sorted(root.glob(f"{name}*.npz")) + sorted(root.glob(f"{name}/{name}*.npz"))
+    return candidates[0] if candidates else None
+
+
+def load_cifar(name: str, root: Path, train: bool, transform=None, download: bool = False) -> Dataset:
+    """CIFAR-10 or -100 split from ``root``.
+
+    Looks for torchvision's folder (``cifar-10-batches-py`` / ``cifar-100-python``), then for arrays in
+    ``<name>*.npz`` (keys ``x_train, y_train, x_test, y_test``; CIFAR-100 ``y_*_fine``). Downloads only
+    when ``download`` is set.
+    """
+    root = Path(root)
+    tv_class, folder = _TORCHVISION[name]
+    if (root / folder).is_dir() or download:
+        return tv_class(str(root), train=train, transform=transform, download=download)
+    npz_path = _find_npz(root, name)
+    if npz_path is None:
+        raise DataNotFoundError(
+            f"{name} not found under {root}: put torchvision's '{folder}/' folder there "
+            f"(or a {name}*.npz with x_train/y_train/x_test/y_test), or pass --download on a machine with internet"
+        )
+    split = "train" if train else "test"
+    with np.load(npz_path, allow_pickle=False) as arrays:
+        label_key = f"y_{split}_fine" if f"y_{split}_fine" in arrays else f"y_{split}"
+        labels = arrays[label_key]
+        classes = [str(c) for c in arrays["label_names"]] if "label_names" in arrays else [str(i) for i in range(int(labels.max()) + 1)]
+        num_classes = 100 if name == "cifar100" else 10
+        if len(classes) != num_classes:
+            classes = [str(i) for i in range(num_classes)]
+        return ArrayImageDataset(arrays[f"x_{split}"], labels, classes, transform)
+

@@ -1,0 +1,186 @@
+"""The embedded default data set: seeded shapes on cluttered, textured backgrounds (no download).
+
+Ten classes, one per shape; colour, size, position, rotation and fill pattern vary independently of the
+class, so the shape is the only cue. Each image records its object's tight bounding box (for CAM
+localization and detection) and a caption derived from its attributes (for captioning).
+
+On disk it is an ImageFolder tree plus an annotation file, so the real loaders read it unchanged:
+    <root>/train/<class>/<id>.png, <root>/val/<class>/<id>.png
+    <root>/annotations.csv   split,path,label,class_name,x1,y1,x2,y2,caption   (boxes in pixels, x2/y2 exclusive)
+"""
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from harness.io import atomic_write_json
+
+# Sorted, so that ImageFolder's label order (alphabetical folders) is the generator's.
+CLASSES = ("cross", "diamond", "disk", "frame", "hexagon", "plus", "ring", "square", "star", "triangle")
+COLOURS = {
+    "red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 80, 220), "yellow": (230, 210, 40),
+    "purple": (150, 60, 190), "orange": (240, 140, 30), "cyan": (40, 200, 210), "white": (240, 240, 240),
+}
+PATTERNS = ("solid", "striped", "dotted")
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """What to generate; the folder name is derived from it, so changed settings never reuse stale files."""
+
+    image_size: int = 64
+    train_per_class: int = 200
+    val_per_class: int = 50
+    seed: int = 0
+    min_side: float = 0.35  # object side as a fraction of the image side: covers ~10-40% of the area
+    max_side: float = 0.65
+
+    @property
+    def folder_name(self) -> str:
+        return (f"synthetic-v{FORMAT_VERSION}-s{self.image_size}-n{self.train_per_class}x{self.val_per_class}"
+                f"-seed{self.seed}")
+
+
+def _shape_polygon(cls: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]] | None:
+    """Vertices of the polygonal shapes (None for the round ones), rotated by ``angle``."""
+
+    def polar(radii: list[float], offset: float) -> list[tuple[float, float]]:
+        n = len(radii)
+        return [(cx + rr * math.cos(angle + offset + 2 * math.pi * i / n),
+                 cy + rr * math.sin(angle + offset + 2 * math.pi * i / n)) for i, rr in enumerate(radii)]
+
+    if cls == "square":
+        return polar([r] * 4, math.pi / 4)
+    if cls == "triangle":
+        return polar([r] * 3, -math.pi / 2)
+    if cls == "diamond":
+        return polar([r, r * 0.6, r, r * 0.6], 0.0)
+    if cls == "hexagon":
+        return polar([r] * 6, 0.0)
+    if cls == "star":
+        return polar([r, r * 0.42] * 5, -math.pi / 2)
+    if cls in ("plus", "cross"):
+        w = r * 0.32
+        arm = [(w, r), (w, w), (r, w), (r, -w), (w, -w), (w, -r), (-w, -r), (-w, -w), (-r, -w), (-r, w), (-w, w), (-w, r)]
+        rot = angle + (math.pi / 4 if cls == "cross" else 0.0)
+        c, s = math.cos(rot), math.sin(rot)
+        return [(cx + x * c - y * s, cy + x * s + y * c) for x, y in arm]
+    return None
+
+
+def _object_mask(cls: str, size: int, cx: float, cy: float, r: float, angle: float) -> Image.Image:
+    """A binary mask (mode 'L') of one object."""
+    mask = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(mask)
+    polygon = _shape_polygon(cls, cx, cy, r, angle)
+    if polygon is not None:
+        draw.polygon(polygon, fill=255)
+    elif cls in ("disk", "ring"):
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+    if cls == "ring":
+        draw.ellipse([cx - r * 0.55, cy - r * 0.55, cx + r * 0.55, cy + r * 0.55], fill=0)
+    if cls == "frame":
+        draw.polygon(_shape_polygon("square", cx, cy, r, angle), fill=255)
+        draw.polygon(_shape_polygon("square", cx, cy, r * 0.55, angle), fill=0)
+    return mask
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Clutter: a colour gradient, random lines and small blobs, and pixel noise."""
+    base = rng.uniform(40, 200, 3)
+    tilt = rng.uniform(-60, 60, 3)
+    ramp = np.linspace(-0.5, 0.5, size)
+    img = base + tilt * ramp[None, :, None] * rng.choice([-1, 1]) + tilt * ramp[:, None, None] * rng.uniform(-1, 1)
+    canvas = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(canvas)
+    for _ in range(rng.integers(4, 9)):
+        pts = rng.uniform(0, size, 4)
+        draw.line(list(pts), fill=tuple(int(v) for v in rng.uniform(0, 255, 3)), width=int(rng.integers(1, 3)))
+    for _ in range(rng.integers(2, 6)):
+        x, y = rng.uniform(0, size, 2)
+        rr = rng.uniform(1, size * 0.05)
+        draw.ellipse([x - rr, y - rr, x + rr, y + rr], fill=tuple(int(v) for v in rng.uniform(0, 255, 3)))
+    noisy = np.asarray(canvas, dtype=np.float32) + rng.normal(0, 12, (size, size, 3))
+    return noisy
+
+
+def _pattern(rng: np.random.Generator, name: str, size: int) -> np.ndarray:
+    """Multiplicative texture of the object's fill (1 = solid colour)."""
+    if name == "solid":
+        return np.ones((size, size), np.float32)
+    yy, xx = np.mgrid[:size, :size]
+    period = rng.integers(4, 8)
+    if name == "striped":
+        theta = rng.uniform(0, math.pi)
+        phase = (xx * math.cos(theta) + yy * math.sin(theta)) % period
+        return np.where(phase < period / 2, 1.0, 0.45).astype(np.float32)
+    return np.where((xx % period < 2) & (yy % period < 2), 0.35, 1.0).astype(np.float32)
+
+
+def render_sample(rng: np.random.Generator, label: int, spec: SyntheticSpec) -> tuple[Image.Image, tuple, str]:
+    """One image of class ``label``: (PIL image, tight box (x1, y1, x2, y2), caption)."""
+    size = spec.image_size
+    cls = CLASSES[label]
+    side = rng.uniform(spec.min_side, spec.max_side) * size
+    r = side / 2
+    cx, cy = rng.uniform(r * 0.8, size - r * 0.8, 2)  # may touch the border, stays mostly inside
+    mask = _object_mask(cls, size, cx, cy, r, rng.uniform(0, 2 * math.pi))
+    box = mask.getbbox()
+    if box is None:  # cannot happen for these sizes; keep the generator total all the same
+        return render_sample(rng, label, spec)
+    colour_name = str(rng.choice(list(COLOURS)))
+    pattern_name = str(rng.choice(PATTERNS))
+    colour = np.asarray(COLOURS[colour_name], np.float32) * rng.uniform(0.8, 1.1)
+    fill = colour[None, None, :] * _pattern(rng, pattern_name, size)[..., None]
+    alpha = np.asarray(mask, np.float32)[..., None] / 255.0
+    img = _background(rng, size) * (1 - alpha) + fill * alpha
+    image = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    area = (box[2] - box[0]) * (box[3] - box[1]) / size**2
+    size_word = "large" if area > 0.3 else "small" if area < 0.15 else "medium"
+    vertical = "top" if cy < size / 3 else "bottom" if cy > 2 * size / 3 else "middle"
+    horizontal = "left" if cx < size / 3 else "right" if cx > 2 * size / 3 else "centre"
+    where = "centre" if (vertical, horizontal) == ("middle", "centre") else f"{vertical} {horizontal}"
+    pattern_word = "" if pattern_name == "solid" else f"{pattern_name} "
+    caption = f"a {size_word} {pattern_word}{colour_name} {cls} in the {where}"
+    return image, box, caption
+
+
+def generate(root: Path, spec: SyntheticSpec) -> Path:
+    """Write the data set into ``root/spec.folder_name`` (atomically: a finished folder or nothing)."""
+    target = Path(root) / spec.folder_name
+    if (target / "annotations.csv").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{spec.folder_name}."))
+    try:
+        rows = []
+        for split, per_class, split_seed in (("train", spec.train_per_class, 0), ("val", spec.val_per_class, 1)):
+            rng = np.random.default_rng([spec.seed, split_seed])
+            for index in range(per_class * len(CLASSES)):
+                label = index % len(CLASSES)
+                image, box, caption = render_sample(rng, label, spec)
+                rel = Path(split) / CLASSES[label] / f"{index:05d}.png"
+                (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+                image.save(staging / rel)
+                rows.append([split, rel.as_posix(), label, CLASSES[label], *box, caption])
+        with open(staging / "annotations.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["split", "path", "label", "class_name", "x1", "y1", "x2", "y2", "caption"])
+            writer.writerows(rows)
+        atomic_write_json(staging / "spec.json", asdict(spec))
+        try:
+            staging.rename(target)
+        except OSError:  # another process finished first: keep theirs
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

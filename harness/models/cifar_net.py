@@ -1,0 +1,96 @@
+"""Common skeleton of the paper's CIFAR networks, with timm's model interface.
+
+stem -> layer1 -> layer2 -> layer3 -> final_act -> global pool -> fc. Stage names follow timm's ResNet
+(``layer1``...), and ``feature_info`` names them, so hooks at named stages (feature-level mixing, CAM)
+work on these models and on timm's ResNets alike.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from timm.layers import create_classifier
+
+CIFAR_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)  # the official CutMix code's normalization
+CIFAR_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
+
+
+def cifar_cfg(num_classes: int = 100) -> dict:
+    """timm pretrained_cfg of a CIFAR model (no weights are published for these; nothing is downloaded)."""
+    return dict(
+        url="", num_classes=num_classes, input_size=(3, 32, 32), pool_size=(8, 8), crop_pct=1.0,
+        interpolation="bilinear", mean=CIFAR_MEAN, std=CIFAR_STD, first_conv="stem.0", classifier="fc",
+    )
+
+
+class CifarNet(nn.Module):
+    """A three-stage CIFAR network assembled from its parts."""
+
+    def __init__(
+        self,
+        stem: nn.Module,
+        stages: list[nn.Module],
+        stage_channels: list[int],
+        final_act: nn.Module,
+        num_classes: int = 100,
+        global_pool: str = "avg",
+        drop_rate: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.drop_rate = drop_rate
+        self.stem = stem
+        self.layer1, self.layer2, self.layer3 = stages
+        self.final_act = final_act
+        self.num_features = self.head_hidden_size = stage_channels[-1]
+        self.feature_info = [dict(num_chs=stem[0].out_channels, reduction=1, module="stem")] + [
+            dict(num_chs=chs, reduction=2**i, module=f"layer{i + 1}") for i, chs in enumerate(stage_channels)
+        ]
+        self.global_pool, self.fc = create_classifier(self.num_features, num_classes, pool_type=global_pool)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Linear):
+                nn.init.zeros_(module.bias)
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str = "avg") -> None:
+        self.num_classes = num_classes
+        self.global_pool, self.fc = create_classifier(self.num_features, num_classes, pool_type=global_pool)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.final_act(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.global_pool(x)
+        if self.drop_rate:
+            x = nn.functional.dropout(x, p=self.drop_rate, training=self.training)
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def conv_bn_stem(in_chans: int, out_channels: int, act: bool) -> nn.Sequential:
+    """3x3 conv + BN (+ ReLU for post-activation nets) on the 32x32 input."""
+    layers: list[nn.Module] = [nn.Conv2d(in_chans, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels)]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+def blocks_per_stage(depth: int, bottleneck: bool) -> int:
+    """Residual blocks per stage for a CIFAR net of ``depth`` layers (3 stages of 2 or 3 layers each + 2)."""
+    per_block = 3 if bottleneck else 2
+    if (depth - 2) % (3 * per_block):
+        raise ValueError(f"depth {depth} is not 9n+2 (bottleneck) / 6n+2 (basic)")
+    return (depth - 2) // (3 * per_block)
