@@ -1,7 +1,8 @@
 """The embedded default data set: seeded shapes on cluttered, textured backgrounds (no download).
 
-Ten classes, one per shape; colour, size, position, rotation and fill pattern vary independently of the
-class, so the shape is the only cue. Each image records its object's tight bounding box (for CAM
+Ten classes, each a shape with its own fill texture ("class-specific structure"); colour, size, position,
+a small rotation and the background clutter vary independently of the class, so every cue lies on the
+object. Each image records its object's tight bounding box (for CAM
 localization and detection) and a caption derived from its attributes (for captioning).
 
 On disk it is an ImageFolder tree plus an annotation file, so the real loaders read it unchanged:
@@ -28,8 +29,11 @@ COLOURS = {
     "red": (220, 40, 40), "green": (40, 180, 60), "blue": (40, 80, 220), "yellow": (230, 210, 40),
     "purple": (150, 60, 190), "orange": (240, 140, 30), "cyan": (40, 200, 210), "white": (240, 240, 240),
 }
-PATTERNS = ("solid", "striped", "dotted")
-FORMAT_VERSION = 1
+# Each class has its own fill texture besides its shape ("class-specific structure"): a CNN picks texture up
+# within a few epochs, and both cues lie inside the object's box, so cut-and-paste and CAM stay meaningful.
+CLASS_TEXTURES = ("checked", "dotted", "plain", "gridded", "ringed", "striped", "hatched", "barred", "speckled", "zigzag")
+FORMAT_VERSION = 3
+MAX_ROTATION = 0.25  # radians
 
 
 @dataclass(frozen=True)
@@ -112,17 +116,26 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return noisy
 
 
-def _pattern(rng: np.random.Generator, name: str, size: int) -> np.ndarray:
-    """Multiplicative texture of the object's fill (1 = solid colour)."""
-    if name == "solid":
-        return np.ones((size, size), np.float32)
-    yy, xx = np.mgrid[:size, :size]
-    period = rng.integers(4, 8)
-    if name == "striped":
-        theta = rng.uniform(0, math.pi)
-        phase = (xx * math.cos(theta) + yy * math.sin(theta)) % period
-        return np.where(phase < period / 2, 1.0, 0.45).astype(np.float32)
-    return np.where((xx % period < 2) & (yy % period < 2), 0.35, 1.0).astype(np.float32)
+def _texture(rng: np.random.Generator, name: str, size: int, cx: float, cy: float) -> np.ndarray:
+    """Multiplicative texture of the object's fill (1 = full colour), with a random phase."""
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    yy += rng.uniform(0, 8)
+    xx += rng.uniform(0, 8)
+    period = 6.0
+    dark = 0.35
+    on = {
+        "plain": np.zeros_like(xx, dtype=bool),
+        "striped": (yy % period) < period / 2,  # horizontal stripes
+        "barred": (xx % period) < period / 2,  # vertical bars
+        "hatched": ((xx + yy) % period) < period / 2,  # diagonal
+        "zigzag": (np.abs((xx % period) - period / 2) + (yy % period)) % period < period / 2,
+        "checked": ((xx // 4 + yy // 4) % 2) == 0,
+        "dotted": ((xx % period) < 2) & ((yy % period) < 2),
+        "gridded": ((xx % period) < 1.5) | ((yy % period) < 1.5),
+        "ringed": (np.hypot(xx - cx, yy - cy) % period) < period / 2,
+        "speckled": rng.random((size, size)) < 0.3,
+    }[name]
+    return np.where(on, dark, 1.0).astype(np.float32)
 
 
 def render_sample(rng: np.random.Generator, label: int, spec: SyntheticSpec) -> tuple[Image.Image, tuple, str]:
@@ -132,14 +145,15 @@ def render_sample(rng: np.random.Generator, label: int, spec: SyntheticSpec) -> 
     side = rng.uniform(spec.min_side, spec.max_side) * size
     r = side / 2
     cx, cy = rng.uniform(r * 0.8, size - r * 0.8, 2)  # may touch the border, stays mostly inside
-    mask = _object_mask(cls, size, cx, cy, r, rng.uniform(0, 2 * math.pi))
+    # Small rotations only: plus/cross and square/diamond differ by their orientation.
+    mask = _object_mask(cls, size, cx, cy, r, rng.uniform(-MAX_ROTATION, MAX_ROTATION))
     box = mask.getbbox()
     if box is None:  # cannot happen for these sizes; keep the generator total all the same
         return render_sample(rng, label, spec)
     colour_name = str(rng.choice(list(COLOURS)))
-    pattern_name = str(rng.choice(PATTERNS))
+    texture = CLASS_TEXTURES[label]
     colour = np.asarray(COLOURS[colour_name], np.float32) * rng.uniform(0.8, 1.1)
-    fill = colour[None, None, :] * _pattern(rng, pattern_name, size)[..., None]
+    fill = colour[None, None, :] * _texture(rng, texture, size, cx, cy)[..., None]
     alpha = np.asarray(mask, np.float32)[..., None] / 255.0
     img = _background(rng, size) * (1 - alpha) + fill * alpha
     image = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
@@ -148,8 +162,7 @@ def render_sample(rng: np.random.Generator, label: int, spec: SyntheticSpec) -> 
     vertical = "top" if cy < size / 3 else "bottom" if cy > 2 * size / 3 else "middle"
     horizontal = "left" if cx < size / 3 else "right" if cx > 2 * size / 3 else "centre"
     where = "centre" if (vertical, horizontal) == ("middle", "centre") else f"{vertical} {horizontal}"
-    pattern_word = "" if pattern_name == "solid" else f"{pattern_name} "
-    caption = f"a {size_word} {pattern_word}{colour_name} {cls} in the {where}"
+    caption = f"a {size_word} {texture} {colour_name} {cls} in the {where}"
     return image, box, caption
 
 

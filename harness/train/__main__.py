@@ -1,0 +1,49 @@
+"""``python -m harness.train``: train one configuration into a run folder (resumes if it exists)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from harness.cli import parse_params, run_cli
+from harness.train.config import RunConfig
+from harness.train.trainer import Trainer
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = RunConfig()
+    parser = argparse.ArgumentParser(prog="python -m harness.train", description=__doc__)
+    parser.add_argument("--dataset", default=defaults.dataset, help="synthetic | cifar10 | cifar100 | imagenet")
+    parser.add_argument("--data-root", help="folder of the data set (default: $MIXBENCH_DATA or ~/.cache/mixbench)")
+    parser.add_argument("--download", action="store_true", help="let torchvision download CIFAR (needs internet)")
+    parser.add_argument("--model", default=defaults.model, help="any timm model name, e.g. pyramidnet200_a240")
+    parser.add_argument("--method", default=defaults.method, help="registered augmentation name")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="augmentation parameter")
+    parser.add_argument("--plugin", action="append", default=[], help="a .py file or module registering methods")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--milestones", type=int, nargs="*", help="epochs after which lr is multiplied by 0.1 (default: 50%% and 75%%)")
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--image-size", type=int)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--device", default=defaults.device, help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--workers", type=int, default=defaults.num_workers, help="data-loading processes")
+    parser.add_argument("--out", type=Path, default=Path("results/manual"), help="run folder (default: results/manual/<hash>)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    milestones = args.milestones if args.milestones is not None else [max(1, args.epochs // 2), max(1, args.epochs * 3 // 4)]
+    config = RunConfig(
+        dataset=args.dataset, data_root=args.data_root, download=args.download, model=args.model,
+        method=args.method, method_params=parse_params(args.param), plugins=args.plugin, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, milestones=sorted(set(milestones)), weight_decay=args.weight_decay,
+        image_size=args.image_size, seed=args.seed, device=args.device, num_workers=args.workers,
+    )
+    run_dir = args.out / config.config_hash() if args.out == Path("results/manual") else args.out
+    record = Trainer(config, run_dir, progress=not args.no_progress).run()
+    print(json.dumps({"run_dir": str(run_dir), "best": record["best"], "last": record["last"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,66 @@
+"""What defines a training run, and the hash that identifies its result."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from harness.errors import HarnessError
+
+# Where and how a run executes, not what it computes: left out of the hash so a record is reused
+# whichever machine or folder produced it.
+NOT_HASHED = frozenset({"data_root", "device", "num_workers", "download", "plugins", "labels"})
+
+
+@dataclass
+class RunConfig:
+    """One training run: data, model, augmentation and the optimisation schedule (epochs are 1-based)."""
+
+    dataset: str = "synthetic"
+    model: str = "resnet_tiny"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    method: str = "none"
+    method_params: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    milestones: list[int] = field(default_factory=lambda: [5, 8])  # lr *= gamma after these epochs
+    gamma: float = 0.1
+    seed: int = 0
+    image_size: int | None = None
+    # not hashed (see NOT_HASHED)
+    data_root: str | None = None
+    device: str = "auto"
+    num_workers: int = 0
+    download: bool = False
+    plugins: list[str] = field(default_factory=list)
+    labels: dict[str, Any] = field(default_factory=dict)  # free-form tags (table, row, scale) for humans
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise HarnessError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
+        if any(m < 1 or m > self.epochs for m in self.milestones):
+            raise HarnessError(f"milestones {self.milestones} must lie within 1..{self.epochs}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise HarnessError(f"unknown run setting(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def hashed_part(self) -> dict[str, Any]:
+        return {k: v for k, v in self.to_dict().items() if k not in NOT_HASHED}
+
+    def config_hash(self) -> str:
+        """A stable hash of what determines the result (sha256 of canonical JSON, 16 hex digits)."""
+        canonical = json.dumps(self.hashed_part(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]

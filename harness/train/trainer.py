@@ -1,0 +1,216 @@
+"""The training loop of the paper's classification experiments, resumable and recorded.
+
+Per epoch: train with the augmentation applied on the training device, evaluate top-1/top-5 error,
+write the curve (CSV and TensorBoard), and checkpoint everything needed to continue bit-for-bit
+(model, optimiser, schedule, augmentation and data-order random states). A finished run writes
+``record.json``; a failed one writes ``failure.json``; both atomically.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import time
+import traceback
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from timm.loss import SoftTargetCrossEntropy
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from harness import augment
+from harness.data import build_datasets
+from harness.errors import NonFiniteLossError
+from harness.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from harness.models import count_parameters, create_model
+from harness.train.config import RunConfig
+from harness.train.provenance import git_commit, hardware, package_versions
+
+RECORD = "record.json"
+FAILURE = "failure.json"
+CHECKPOINT = "checkpoint.pt"
+STATUS = "status.json"
+CURVE_FIELDS = ("epoch", "train_loss", "test_loss", "top1_err", "top5_err", "lr", "epoch_time_s")
+NONFINITE_CHECK_EVERY = 20  # steps between loss checks (each one synchronises a GPU)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, autocast) -> dict[str, float]:
+    """Top-1 / top-5 error (%) and mean cross-entropy on a labelled loader."""
+    model.eval()
+    wrong1 = wrong5 = loss_sum = 0.0
+    count = 0
+    for images, labels in loader:
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        if device.type == "cuda":
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast():
+            logits = model(images).float()
+        loss_sum += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        hits = top == labels.unsqueeze(1)
+        wrong1 += (~hits[:, 0]).sum().item()
+        wrong5 += (~hits.any(dim=1)).sum().item()
+        count += labels.numel()
+    return {"top1_err": 100.0 * wrong1 / count, "top5_err": 100.0 * wrong5 / count, "test_loss": loss_sum / count}
+
+
+def summarize(curve: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Best epoch (lowest top-1 error, the paper's figure) and last epoch metrics."""
+    best = min(curve, key=lambda row: (row["top1_err"], row["epoch"]))
+    pick = lambda row: {k: row[k] for k in ("epoch", "top1_err", "top5_err")}  # noqa: E731
+    return {"best": pick(best), "last": pick(curve[-1])}
+
+
+def _write_curve(run_dir: Path, curve: list[dict[str, float]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CURVE_FIELDS)
+    writer.writeheader()
+    writer.writerows(curve)
+    atomic_write_text(run_dir / "log.csv", buffer.getvalue())
+
+
+class Trainer:
+    """Trains one :class:`RunConfig` in ``run_dir``, continuing from its checkpoint if one exists."""
+
+    def __init__(self, config: RunConfig, run_dir: Path, *, progress: bool = True,
+                 on_epoch_end: Callable[[dict[str, float]], None] | None = None) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.on_epoch_end = on_epoch_end
+        self.device = resolve_device(config.device)
+
+    def run(self, stop_after_epoch: int | None = None) -> dict[str, Any] | None:
+        """Train to the end (or through ``stop_after_epoch``, to simulate an interruption).
+
+        Returns the run record, or None when stopped early. Any exception is recorded in
+        ``failure.json`` before it propagates.
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / FAILURE).unlink(missing_ok=True)
+        self._epoch = 0
+        try:
+            return self._run(stop_after_epoch)
+        except BaseException as err:
+            if not isinstance(err, KeyboardInterrupt):
+                atomic_write_json(self.run_dir / FAILURE, {
+                    "status": "failed", "error_type": type(err).__name__, "error": str(err),
+                    "epoch": self._epoch, "traceback": traceback.format_exc(),
+                    "config": self.config.to_dict(), "config_hash": self.config.config_hash(),
+                })
+            raise
+
+    def _run(self, stop_after_epoch: int | None) -> dict[str, Any] | None:
+        cfg, device = self.config, self.device
+        augment.load_plugins(cfg.plugins)
+        torch.manual_seed(cfg.seed)
+        data = build_datasets(cfg.dataset, cfg.data_root, download=cfg.download, image_size=cfg.image_size)
+        order = torch.Generator().manual_seed(cfg.seed)
+        cuda = device.type == "cuda"
+        train_loader = DataLoader(data.train, cfg.batch_size, shuffle=True, drop_last=True, generator=order,
+                                  num_workers=cfg.num_workers, pin_memory=cuda, persistent_workers=cfg.num_workers > 0)
+        test_loader = DataLoader(data.test, max(cfg.batch_size, 128), shuffle=False, num_workers=cfg.num_workers, pin_memory=cuda)
+        model = create_model(cfg.model, data.num_classes, **cfg.model_kwargs).to(device)
+        if cuda:
+            model = model.to(memory_format=torch.channels_last)
+        aug = augment.build(cfg.method, data.num_classes, seed=cfg.seed + 1, **cfg.method_params)
+        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                    nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg.milestones, gamma=cfg.gamma)
+        loss_fn = SoftTargetCrossEntropy()
+        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
+
+        curve: list[dict[str, float]] = []
+        wall_time = 0.0
+        checkpoint_path = self.run_dir / CHECKPOINT
+        if checkpoint_path.is_file():
+            state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+            if state["config_hash"] != cfg.config_hash():
+                raise RuntimeError(f"{checkpoint_path} belongs to another configuration; remove it or use another folder")
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            aug.load_state_dict(state["augment"])
+            order.set_state(state["data_order"])
+            torch.set_rng_state(state["torch_rng"])
+            if cuda and state.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(state["cuda_rng"], device)
+            curve, wall_time = state["curve"], state["wall_time_s"]
+
+        from torch.utils.tensorboard import SummaryWriter  # slow import: only once training starts
+
+        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=len(curve) + 1)
+        try:
+            for epoch in range(len(curve) + 1, cfg.epochs + 1):
+                self._epoch = epoch
+                started = time.perf_counter()
+                lr = optimizer.param_groups[0]["lr"]
+                train_loss = self._train_epoch(model, train_loader, aug, optimizer, loss_fn, autocast, epoch)
+                schedule.step()
+                row = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, test_loader, device, autocast), "lr": lr}
+                row["epoch_time_s"] = time.perf_counter() - started
+                wall_time += row["epoch_time_s"]
+                curve.append(row)
+                atomic_torch_save(checkpoint_path, {
+                    "config_hash": cfg.config_hash(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(), "augment": aug.state_dict(), "data_order": order.get_state(),
+                    "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(device) if cuda else None,
+                    "curve": curve, "wall_time_s": wall_time,
+                })
+                _write_curve(self.run_dir, curve)
+                for key in ("train_loss", "test_loss", "top1_err", "top5_err", "lr"):
+                    writer.add_scalar(key, row[key], epoch)
+                writer.flush()
+                atomic_write_json(self.run_dir / STATUS, {"epoch": epoch, "epochs": cfg.epochs, "top1_err": row["top1_err"]})
+                if self.on_epoch_end:
+                    self.on_epoch_end(row)
+                if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < cfg.epochs:
+                    return None
+        finally:
+            writer.close()
+
+        record = {
+            "status": "finished", "config": cfg.to_dict(), "config_hash": cfg.config_hash(),
+            "model_parameters": count_parameters(model), "num_classes": data.num_classes,
+            "train_size": len(data.train), "test_size": len(data.test),
+            "git": git_commit(), "packages": package_versions(), "hardware": hardware(device),
+            "wall_time_s": wall_time, "curve": curve, **summarize(curve),
+        }
+        atomic_write_json(self.run_dir / RECORD, record)
+        return record
+
+    def _train_epoch(self, model, loader, aug, optimizer, loss_fn, autocast, epoch: int) -> float:
+        model.train()
+        device = self.device
+        total = torch.zeros((), device=device)
+        nonfinite = torch.zeros((), dtype=torch.bool, device=device)
+        steps = 0
+        bar = tqdm(loader, desc=f"epoch {epoch}/{self.config.epochs}", leave=False, disable=not self.progress, dynamic_ncols=True)
+        for step, (images, labels) in enumerate(bar, 1):
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            if device.type == "cuda":
+                images = images.contiguous(memory_format=torch.channels_last)
+            images, targets = aug(images, labels)
+            with autocast():
+                loss = loss_fn(model(images), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss = loss.detach().float()
+            nonfinite |= ~torch.isfinite(loss)
+            total += loss
+            steps = step
+            if step % NONFINITE_CHECK_EVERY == 0 or step == len(loader):
+                if nonfinite.item():
+                    raise NonFiniteLossError(f"non-finite training loss at epoch {epoch}, by step {step}; run stopped")
+                bar.set_postfix(loss=f"{total.item() / step:.3f}")
+        return total.item() / max(steps, 1)

@@ -1,0 +1,96 @@
+"""Loaders: the generated data set, CIFAR and ImageNet (real subsets when ../shared/data is present)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from harness.data import build_datasets
+from harness.data.synthetic import CLASSES, SyntheticSpec, generate
+from harness.errors import DataNotFoundError, UnknownNameError
+from tests.conftest import shared
+
+
+def test_synthetic_is_deterministic_and_annotated(tmp_path):
+    spec = SyntheticSpec(image_size=32, train_per_class=3, val_per_class=1, seed=7)
+    a, b = generate(tmp_path / "a", spec), generate(tmp_path / "b", spec)
+    assert (a / "annotations.csv").read_text() == (b / "annotations.csv").read_text()
+    for path in sorted(a.glob("train/*/*.png")):
+        assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(b / path.relative_to(a))))
+    other = generate(tmp_path / "c", SyntheticSpec(image_size=32, train_per_class=3, val_per_class=1, seed=8))
+    assert (other / "annotations.csv").read_text() != (a / "annotations.csv").read_text()
+
+
+def test_synthetic_bundle(data_root):
+    data = build_datasets("synthetic", data_root, image_size=32)
+    assert data.num_classes == 10 and len(data.train) == 2000 and len(data.test) == 500
+    image, label = data.test[0]
+    assert image.shape == (3, 32, 32) and image.dtype == torch.float32
+    assert data.test.classes == list(CLASSES)
+    boxes = data.train.boxes
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / 32**2
+    assert (boxes[:, 0] < boxes[:, 2]).all() and (boxes[:, 1] < boxes[:, 3]).all()
+    assert (boxes >= 0).all() and (boxes <= 32).all()
+    assert 0.05 < area.mean() < 0.5 and area.max() < 0.8  # the object covers only part of the image
+    assert CLASSES[label] in data.test.captions[0]
+    counts = torch.bincount(torch.tensor(data.train.targets), minlength=10)
+    assert (counts == 200).all()
+
+
+def test_missing_data_raises_one_clear_error(tmp_path):
+    for name in ("cifar10", "cifar100", "imagenet"):
+        with pytest.raises(DataNotFoundError, match=str(tmp_path)):
+            build_datasets(name, tmp_path)
+    with pytest.raises(UnknownNameError, match="unknown data set 'mnist'"):
+        build_datasets("mnist", tmp_path)
+
+
+def test_missing_data_on_the_command_line_exits_2_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.train", "--dataset", "cifar100", "--data-root", str(tmp_path), "--epochs", "1"],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cifar100 not found" in lines[0]
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name, folder, train, test, classes", [
+    ("cifar10", "cifar10", 2119, 1017, 10), ("cifar100", "cifar100", 486, 916, 100),
+])
+def test_real_cifar_subsets(name, folder, train, test, classes):
+    data = build_datasets(name, shared(folder))
+    assert (len(data.train), len(data.test), data.num_classes) == (train, test, classes)
+    image, label = data.test[0]
+    assert image.shape == (3, 32, 32) and 0 <= label < classes
+    if name == "cifar10":
+        assert data.test.classes[label] == "cat"  # the well-known first CIFAR-10 test image
+        raw = np.load(shared(folder) / "cifar10_subset.npz")["x_test"][0]
+        assert np.array_equal(data.test.data[0], raw)
+
+
+@pytest.mark.shared_data
+def test_real_imagenet_val_images(tmp_path):
+    """ImageNet's layout: an ImageFolder train/ tree and a flat val/ with val_labels.txt (real JPEGs)."""
+    source = shared("imagenet_val_loc")
+    lines = (source / "val_labels.txt").read_text().splitlines()[:40]
+    (tmp_path / "val").mkdir()
+    for line in lines:
+        name, label = line.split()
+        (tmp_path / "val" / name).symlink_to(source / "images" / name)
+        (tmp_path / "train" / f"n{int(label):08d}").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "train" / f"n{int(label):08d}" / name).symlink_to(source / "images" / name)
+    (tmp_path / "val_labels.txt").write_text("\n".join(lines) + "\n")
+    data = build_datasets("imagenet", tmp_path)
+    assert len(data.test) == 40 and len(data.train) == 40
+    image, label = data.test[0]
+    assert image.shape == (3, 224, 224) and label == int(lines[0].split()[1])
+    train_image, _ = data.train[0]
+    assert train_image.shape == (3, 224, 224)
