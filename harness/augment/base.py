@@ -90,15 +90,22 @@ class Augmentation:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
 
 
+class BetaMixing(Augmentation):
+    """A method that mixes pairs with a ratio lambda ~ Beta(alpha, alpha), once per ``batch`` (the paper's
+    choice) or once per ``sample``."""
+
+    def __init__(self, num_classes: int, *, alpha: float = 1.0, mode: str = "batch", **common) -> None:
+        super().__init__(num_classes, **common)
+        if alpha <= 0:
+            raise ValueError(f"alpha must be > 0, got {alpha}")
+        if mode not in ("batch", "sample"):
+            raise ValueError(f"mode must be 'batch' or 'sample', got {mode!r}")
+        self.alpha = alpha
+        self.mode = mode
+
+
 def mix_targets(targets: torch.Tensor, perm: torch.Tensor, kept: torch.Tensor | float) -> torch.Tensor:
     """``kept * targets + (1 - kept) * targets[perm]``; ``kept`` is a scalar or one weight per sample."""
     if isinstance(kept, torch.Tensor):
         kept = kept.to(targets.device, targets.dtype, non_blocking=True).unsqueeze(1)
     return targets.mul(kept).add_(targets[perm] * (1.0 - kept))
-
-
-def check_mode(mode: str) -> str:
-    """The mixing granularity: one draw for the whole ``batch`` (the paper) or one per ``sample``."""
-    if mode not in ("batch", "sample"):
-        raise ValueError(f"mode must be 'batch' or 'sample', got {mode!r}")
-    return mode

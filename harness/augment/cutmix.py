@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.augment.base import Augmentation, check_mode, mix_targets
+from harness.augment.base import BetaMixing, mix_targets
 from harness.augment.registry import register
 from harness.augment.sampling import box_area, box_masks, sample_beta, sample_boxes
 
@@ -41,14 +41,7 @@ def paste_from_partners(region: torch.Tensor, perm: torch.Tensor) -> None:
 
 
 @register("cutmix")
-class CutMix(Augmentation):
-    def __init__(self, num_classes: int, *, alpha: float = 1.0, mode: str = "batch", **common) -> None:
-        super().__init__(num_classes, **common)
-        if alpha <= 0:
-            raise ValueError(f"alpha must be > 0, got {alpha}")
-        self.alpha = alpha
-        self.mode = check_mode(mode)
-
+class CutMix(BetaMixing):
     def sample_boxes(self, n: int, height: int, width: int) -> torch.Tensor:
         """``n`` CutMix boxes (y1, y2, x1, x2) with their areas drawn from Beta(alpha, alpha)."""
         cut_ratio = torch.sqrt(1.0 - sample_beta(self.alpha, n, self.generator))

@@ -6,20 +6,13 @@ from __future__ import annotations
 
 import torch
 
-from harness.augment.base import Augmentation, check_mode, mix_targets
+from harness.augment.base import BetaMixing, mix_targets
 from harness.augment.registry import register
 from harness.augment.sampling import sample_beta
 
 
 @register("mixup")
-class Mixup(Augmentation):
-    def __init__(self, num_classes: int, *, alpha: float = 1.0, mode: str = "batch", **common) -> None:
-        super().__init__(num_classes, **common)
-        if alpha <= 0:
-            raise ValueError(f"alpha must be > 0, got {alpha}")
-        self.alpha = alpha
-        self.mode = check_mode(mode)
-
+class Mixup(BetaMixing):
     def apply(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         batch = images.shape[0]
         if self.mode == "batch":

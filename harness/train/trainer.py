@@ -171,6 +171,8 @@ class Trainer:
                     writer.add_scalar(key, row[key], epoch)
                 writer.flush()
                 atomic_write_json(self.run_dir / STATUS, {"epoch": epoch, "epochs": cfg.epochs, "top1_err": row["top1_err"]})
+                tqdm.write(f"epoch {epoch}/{cfg.epochs} train_loss {train_loss:.4f} top1_err {row['top1_err']:.2f} "
+                           f"top5_err {row['top5_err']:.2f} lr {lr:.4g} ({row['epoch_time_s']:.1f} s)")
                 if self.on_epoch_end:
                     self.on_epoch_end(row)
                 if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < cfg.epochs:

@@ -1,0 +1,143 @@
+"""The paper's tables as data: load and validate ``experiments/`` and expand a table into runs.
+
+``experiments/protocols.yaml`` holds the training protocol of each data-set family at each scale;
+``experiments/tables/*.yaml`` one file per paper table (rows = method + parameters [+ model]);
+``experiments/paper_tables.csv`` the paper's published figures (table,row,column,value).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from harness import augment
+from harness.errors import SpecError
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+SCALES = ("smoke", "reduced", "paper")
+METRICS = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
+TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes"}
+ROW_KEYS = {"name", "method", "params", "model", "planned", "quoted", "extra"}
+SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones", "seeds", "method_defaults",
+              "model_map", "cost", "require_stand_in", "weight_decay"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a table: a method with parameters (and optionally its own model), or a planned row."""
+
+    name: str
+    method: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    planned: str | None = None  # why it cannot run yet; shown as "not implemented"
+    quoted: bool = False  # the paper quotes this row from another paper
+    extra: bool = False  # not in the paper: a newer baseline added by this harness
+
+
+@dataclass(frozen=True)
+class Table:
+    id: str
+    title: str
+    task: str
+    protocol: str
+    model: str
+    metrics: tuple[str, ...]
+    baseline: str
+    rows: tuple[Row, ...]
+    source: Path
+    notes: str = ""
+
+
+def _fail(path: Path, where: str, message: str) -> SpecError:
+    return SpecError(f"{path}: {where}: {message}")
+
+
+def load_protocols(path: Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    path = path or EXPERIMENTS / "protocols.yaml"
+    protocols = yaml.safe_load(path.read_text())
+    for family, scales in protocols.items():
+        for scale, settings in scales.items():
+            if scale not in SCALES:
+                raise _fail(path, f"{family}.{scale}", f"unknown scale (known: {', '.join(SCALES)})")
+            unknown = set(settings) - SCALE_KEYS
+            if unknown:
+                raise _fail(path, f"{family}.{scale}", f"unknown field(s) {sorted(unknown)}")
+    return protocols
+
+
+def load_table(path: Path, protocols: dict[str, Any]) -> Table:
+    """Parse and validate one table spec; every error names the file and the field."""
+    data = yaml.safe_load(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise _fail(path, "top level", "expected a mapping")
+    unknown = set(data) - TABLE_KEYS
+    if unknown:
+        raise _fail(path, "top level", f"unknown field(s) {sorted(unknown)}")
+    for key in ("id", "title", "task", "protocol", "model", "metrics", "baseline", "rows"):
+        if key not in data:
+            raise _fail(path, key, "missing")
+    from harness.tasks import TASKS  # tasks import this module
+
+    if data["task"] not in TASKS:
+        raise _fail(path, "task", f"unknown task {data['task']!r} (known: {', '.join(TASKS)})")
+    if data["protocol"] not in protocols:
+        raise _fail(path, "protocol", f"unknown protocol {data['protocol']!r} (known: {', '.join(protocols)})")
+    for metric in data["metrics"]:
+        if metric not in TASKS[data["task"]].metrics:
+            raise _fail(path, "metrics", f"unknown metric {metric!r} (known: {', '.join(TASKS[data['task']].metrics)})")
+    known_methods = set(augment.available())
+    rows = []
+    for index, raw in enumerate(data["rows"]):
+        where = f"rows[{index}]"
+        if not isinstance(raw, dict) or "name" not in raw:
+            raise _fail(path, where, "a row needs a name")
+        where = f"rows[{index}] ({raw['name']})"
+        unknown = set(raw) - ROW_KEYS
+        if unknown:
+            raise _fail(path, where, f"unknown field(s) {sorted(unknown)}")
+        if raw.get("planned") is None:
+            method = raw.get("method")
+            if method is None:
+                raise _fail(path, f"{where}.method", "missing (or mark the row planned: \"why\")")
+            if method not in known_methods:
+                raise _fail(path, f"{where}.method", f"unknown method {method!r} (registered: {', '.join(sorted(known_methods))})")
+        rows.append(Row(**raw))
+    names = [row.name for row in rows]
+    if len(set(names)) != len(names):
+        raise _fail(path, "rows", "row names must be unique")
+    if data["baseline"] not in names:
+        raise _fail(path, "baseline", f"{data['baseline']!r} is not a row name")
+    return Table(id=data["id"], title=data["title"], task=data["task"], protocol=data["protocol"], model=data["model"],
+                 metrics=tuple(data["metrics"]), baseline=data["baseline"], rows=tuple(rows), source=Path(path),
+                 notes=data.get("notes", ""))
+
+
+def load_tables(directory: Path | None = None, protocols: dict[str, Any] | None = None) -> dict[str, Table]:
+    """All table specs, keyed by id (in file-name order)."""
+    directory = directory or EXPERIMENTS / "tables"
+    protocols = protocols if protocols is not None else load_protocols()
+    tables = [load_table(path, protocols) for path in sorted(Path(directory).glob("*.yaml"))]
+    return {table.id: table for table in tables}
+
+
+def paper_values(path: Path | None = None) -> pd.DataFrame:
+    """The paper's figures as a frame with columns table, row, column, value."""
+    return pd.read_csv(path or EXPERIMENTS / "paper_tables.csv")
+
+
+def select_tables(tables: dict[str, Table], wanted: list[str] | None) -> list[Table]:
+    """Tables by id or by number (``3`` or ``T3`` matches ``T3_imagenet_r50``)."""
+    if not wanted:
+        return list(tables.values())
+    chosen = []
+    for key in wanted:
+        key = key if key.upper().startswith("T") else f"T{key}"
+        matches = [t for tid, t in tables.items() if tid == key or tid.upper().startswith(key.upper() + "_")]
+        if not matches:
+            raise SpecError(f"no table matches {key!r} (known: {', '.join(tables)})")
+        chosen.extend(m for m in matches if m not in chosen)
+    return chosen

@@ -1,0 +1,206 @@
+"""From tables to finished runs: expand specs into jobs, skip cached ones, run the rest in worker
+processes (``--jobs N``), record failures, and resume interrupted jobs from their checkpoints."""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from tqdm import tqdm
+
+from harness.experiments import Table
+from harness.errors import HarnessError
+from harness.io import atomic_write_json
+from harness.tasks import TASKS, Unrunnable
+from harness.train import CHECKPOINT, FAILURE, RECORD
+
+STATUS_FILE = "status.json"
+
+
+@dataclass
+class Job:
+    """One run, shared by every table cell whose configuration hashes the same."""
+
+    key: str
+    task: str
+    scale: str
+    config: dict[str, Any]
+    run_dir: Path
+    epochs: int
+    cost: float
+    cost_unit: str
+    cells: list[tuple[str, str, int]] = field(default_factory=list)  # (table id, row name, seed)
+
+    def status(self) -> str:
+        if (self.run_dir / RECORD).is_file():
+            return "finished"
+        if (self.run_dir / FAILURE).is_file():
+            return "failed"
+        if (self.run_dir / CHECKPOINT).is_file():
+            return "partial"
+        return "pending"
+
+    def progress(self) -> str:
+        try:
+            status = json.loads((self.run_dir / STATUS_FILE).read_text())
+            return f"epoch {status['epoch']}/{status['epochs']}"
+        except (OSError, ValueError, KeyError):
+            return f"epoch 0/{self.epochs}"
+
+
+@dataclass
+class Cell:
+    """A table row at one seed: the job that fills it, or why nothing can."""
+
+    table: str
+    row: str
+    seed: int | None
+    job: Job | None = None
+    reason: str | None = None  # "not implemented: ..." or "not run at this scale: ..."
+
+
+def expand(tables: list[Table], protocols: dict[str, Any], scale: str, results: Path, *,
+           seeds: list[int] | None = None, methods: list[str] | None = None,
+           overrides: dict[str, Any] | None = None) -> tuple[list[Job], list[Cell]]:
+    """Jobs (deduplicated by configuration hash) and the cells they fill, for ``scale``."""
+    overrides = overrides or {}
+    jobs: dict[str, Job] = {}
+    cells: list[Cell] = []
+    wanted = {m.lower() for m in methods} if methods else None
+    for table in tables:
+        settings = protocols[table.protocol].get(scale)
+        if settings is None:
+            raise HarnessError(f"{table.id}: protocol {table.protocol!r} has no {scale!r} scale")
+        task = TASKS[table.task]
+        for row in table.rows:
+            if wanted is not None and (row.method or "").lower() not in wanted and row.name.lower() not in wanted:
+                continue
+            if row.planned:
+                cells.append(Cell(table.id, row.name, None, reason=f"not implemented: {row.planned}"))
+                continue
+            for seed in seeds if seeds is not None else settings["seeds"]:
+                try:
+                    config, key = task.configure(table, row, scale, settings, seed, overrides)
+                except Unrunnable as why:
+                    cells.append(Cell(table.id, row.name, seed, reason=f"not run at {scale} scale: {why}"))
+                    continue
+                if key not in jobs:
+                    epochs = task.epochs(config)
+                    cost = settings.get("cost", {})
+                    jobs[key] = Job(key, table.task, scale, config, results / scale / key, epochs,
+                                    cost.get("per_epoch", 0.0) * epochs, cost.get("unit", "?"))
+                jobs[key].cells.append((table.id, row.name, seed))
+                cells.append(Cell(table.id, row.name, seed, job=jobs[key]))
+    return list(jobs.values()), cells
+
+
+def format_plan(jobs: list[Job], cells: list[Cell]) -> str:
+    """The job list with status and estimated cost, then the rows that will stay empty and why."""
+    lines = [f"{'status':9s} {'job':16s} {'cost':>12s}  {'model':20s} {'method':10s} seed  rows"]
+    totals: dict[str, float] = {}
+    for job in jobs:
+        rows = "; ".join(f"{t}/{r}" for t, r, _ in job.cells)
+        cost = f"{job.cost:.2f} {job.cost_unit}"
+        lines.append(f"{job.status():9s} {job.key:16s} {cost:>12s}  {job.config.get('model', ''):20s} "
+                     f"{job.config.get('method', ''):10s} {job.config.get('seed', ''):>4}  {rows}")
+        if job.status() != "finished":
+            totals[job.cost_unit] = totals.get(job.cost_unit, 0.0) + job.cost
+    for cell in cells:
+        if cell.reason:
+            lines.append(f"{'-':9s} {'-':16s} {'':>12s}  {cell.table}/{cell.row}: {cell.reason}")
+    done = sum(job.status() == "finished" for job in jobs)
+    remaining = ", ".join(f"{v:.1f} {unit}" for unit, v in totals.items()) or "nothing"
+    lines.append(f"{len(jobs)} jobs ({done} finished); left to run: {remaining} (rough estimate)")
+    return "\n".join(lines)
+
+
+@contextmanager
+def results_lock(results: Path) -> Iterator[None]:
+    """One orchestrator per results folder: a second one is refused with a clear message."""
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / ".lock"
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise HarnessError(f"{results} is in use by {holder}; wait for it to finish or use --results elsewhere") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"run_all.py (pid {os.getpid()})")
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def _start(job: Job, threads: int) -> subprocess.Popen:
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(job.run_dir / "job.json", {"task": job.task, "config": job.config, "key": job.key, "cells": job.cells})
+    (job.run_dir / FAILURE).unlink(missing_ok=True)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    log = open(job.run_dir / "job.log", "a")
+    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start ({job.status()}) ===\n")
+    log.flush()
+    process = subprocess.Popen([sys.executable, "-m", "harness.worker", str(job.run_dir)], stdout=log,
+                               stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[1])
+    log.close()
+    return process
+
+
+def _record_crash(job: Job, returncode: int) -> None:
+    """A worker that died without writing failure.json (killed, out of memory...) is recorded here."""
+    if (job.run_dir / FAILURE).is_file() or (job.run_dir / RECORD).is_file():
+        return
+    log_tail = (job.run_dir / "job.log").read_text(errors="replace").splitlines()[-30:]
+    atomic_write_json(job.run_dir / FAILURE, {
+        "status": "failed", "error_type": "WorkerExit", "error": f"worker exited with status {returncode}",
+        "log_tail": log_tail, "config": job.config, "config_hash": job.key,
+    })
+
+
+def execute(jobs: list[Job], workers: int = 1, progress: bool = True) -> dict[str, list[Job]]:
+    """Run every unfinished job, ``workers`` at a time; a failed job never stops the others."""
+    todo = [job for job in jobs if job.status() != "finished"]
+    outcome: dict[str, list[Job]] = {"cached": [j for j in jobs if j.status() == "finished"], "finished": [], "failed": []}
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    running: dict[str, tuple[Job, subprocess.Popen]] = {}
+    bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress, dynamic_ncols=True)
+    try:
+        while todo or running:
+            while todo and len(running) < workers:
+                job = todo.pop(0)
+                running[job.key] = (job, _start(job, threads))
+            for key, (job, process) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                del running[key]
+                if process.returncode == 0 and job.status() == "finished":
+                    outcome["finished"].append(job)
+                else:
+                    _record_crash(job, process.returncode)
+                    outcome["failed"].append(job)
+                    tqdm.write(f"FAILED {job.key} ({', '.join(f'{t}/{r}' for t, r, _ in job.cells)}): see {job.run_dir}/job.log")
+                bar.update(1)
+            bar.set_postfix_str(" | ".join(f"{j.cells[0][1]} {j.progress()}" for j, _ in running.values()))
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        for job, process in running.values():
+            process.terminate()
+        for job, process in running.values():
+            process.wait()
+        raise
+    finally:
+        bar.close()
+    return outcome

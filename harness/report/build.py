@@ -1,0 +1,217 @@
+"""Assemble per-table frames (paper | measured mean +- std (n) | delta), plots and provenance, and render
+``reports/tables.md`` and ``reports/index.html``."""
+from __future__ import annotations
+
+import base64
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from harness.experiments import Table  # noqa: E402
+from harness.io import atomic_write_bytes, atomic_write_text  # noqa: E402
+from harness.orchestrate import Cell, Job  # noqa: E402
+from harness.tasks import TASKS  # noqa: E402
+from harness.train import FAILURE, RECORD  # noqa: E402
+
+SCALE_NOTES = {
+    "smoke": "SMOKE SCALE: generated data and tiny stand-in models on a CPU. These figures show that the "
+             "pipeline runs end to end; they are NOT comparable to the paper's.",
+    "reduced": "REDUCED SCALE: real data, a lighter model and a shortened schedule; expect the ranking, not the figures.",
+    "paper": "PAPER SCALE: the published protocol.",
+}
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return mean, std
+
+
+def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.DataFrame:
+    """One line per row: paper figure, measured best/last (mean, std, n) and delta for each metric."""
+    lines = []
+    for row in table.rows:
+        row_cells = [c for c in cells if c.table == table.id and c.row == row.name]
+        line: dict[str, Any] = {"row": row.name, "method": row.method or "", "extra": row.extra, "quoted": row.quoted}
+        records = [_load(c.job.run_dir / RECORD) for c in row_cells if c.job]
+        records = [r for r in records if r]
+        failures = [c for c in row_cells if c.job and (c.job.run_dir / FAILURE).is_file() and not (c.job.run_dir / RECORD).is_file()]
+        if not row_cells:
+            line["status"] = "not selected"
+        elif all(c.reason for c in row_cells):
+            line["status"] = row_cells[0].reason
+        elif failures and not records:
+            error = _load(failures[0].job.run_dir / FAILURE) or {}
+            line["status"] = f"failed: {error.get('error_type', '?')}: {error.get('error', '')}"[:160]
+        elif not records:
+            line["status"] = "missing (not run yet)"
+        else:
+            expected = sum(1 for c in row_cells if c.job)
+            line["status"] = "ok" if len(records) == expected else f"{len(records)}/{expected} seeds"
+        for metric in table.metrics:
+            match = paper[(paper.table == table.id) & (paper.row == row.name) & (paper.column == metric)]
+            line[f"{metric}.paper"] = float(match.value.iloc[0]) if len(match) else None
+            for which in ("best", "last"):
+                values = [r[which][metric] for r in records]
+                mean, std = _mean_std(values) if values else (None, None)
+                line[f"{metric}.{which}"], line[f"{metric}.{which}_std"] = mean, std
+            line[f"{metric}.n"] = len(records)
+            paper_value, measured = line[f"{metric}.paper"], line[f"{metric}.best"]
+            line[f"{metric}.delta"] = measured - paper_value if measured is not None and paper_value is not None else None
+        line["curves"] = [r["curve"] for r in records]
+        lines.append(line)
+    return pd.DataFrame(lines)
+
+
+def _fmt(value: float | None, std: float | None = None, n: int | None = None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    text = f"{value:.2f}"
+    if std is not None and n:
+        text += f" ± {std:.2f} (n={n})"
+    return text
+
+
+def _signed(value: float | None) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.2f}"
+
+
+def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
+    """Formatted cells for the markdown and HTML tables."""
+    rows = []
+    for _, line in frame.iterrows():
+        label = line["row"] + (" (not in paper)" if line["extra"] else "")
+        cells = {"Row": label}
+        for metric in table.metrics:
+            n = int(line[f"{metric}.n"])
+            cells[f"{metric} paper"] = _fmt(line[f"{metric}.paper"])
+            cells[f"{metric} measured (best)"] = _fmt(line[f"{metric}.best"], line[f"{metric}.best_std"], n)
+            cells[f"{metric} Δ"] = _signed(line[f"{metric}.delta"])
+            cells[f"{metric} last epoch"] = _fmt(line[f"{metric}.last"], line[f"{metric}.last_std"], n)
+        cells["Status"] = line["status"]
+        rows.append(cells)
+    return rows
+
+
+def _png(fig) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def curves_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
+    """Test top-1 error against epoch, one line per row (mean over seeds)."""
+    measured = frame[frame.curves.map(len) > 0]
+    if measured.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for _, line in measured.iterrows():
+        curves = line["curves"]
+        epochs = [row["epoch"] for row in curves[0]]
+        mean = [sum(c[i]["top1_err"] for c in curves) / len(curves) for i in range(len(epochs))]
+        ax.plot(epochs, mean, marker="o", markersize=3, label=line["row"])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test top-1 error (%)")
+    ax.set_title(f"{table.title} [{scale} scale]", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def delta_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
+    """Top-1 error minus the baseline's, per row: measured beside the paper's."""
+    base = frame[frame.row == table.baseline]
+    if base.empty or base["top1_err.best"].isna().all():
+        return None
+    base_measured, base_paper = base["top1_err.best"].iloc[0], base["top1_err.paper"].iloc[0]
+    others = frame[(frame.row != table.baseline) & frame["top1_err.best"].notna()]
+    if others.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(others) + 1.2))
+    positions = range(len(others))
+    ax.barh([p + 0.2 for p in positions], others["top1_err.best"] - base_measured, height=0.4, label="measured")
+    paper_delta = others["top1_err.paper"].astype(float) - (base_paper if base_paper is not None else float("nan"))
+    ax.barh([p - 0.2 for p in positions], paper_delta, height=0.4, label="paper")
+    ax.set_yticks(list(positions), others["row"], fontsize=8)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel(f"top-1 error − {table.baseline} (points; negative is better) [{scale} scale]")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="x")
+    return _png(fig)
+
+
+def provenance(jobs: list[Job]) -> list[dict[str, Any]]:
+    entries = []
+    for job in jobs:
+        record = _load(job.run_dir / RECORD)
+        if not record:
+            continue
+        entries.append({
+            "job": job.key, "rows": ", ".join(f"{t}/{r} (seed {s})" for t, r, s in job.cells),
+            "model": record["config"]["model"], "method": record["config"]["method"],
+            "commit": (record["git"]["commit"] or "?")[:10] + ("+dirty" if record["git"].get("dirty") else ""),
+            "hardware": record["hardware"].get("gpu") or f"{record['hardware']['device']} ({record['hardware']['cpu_count']} cores)",
+            "packages": ", ".join(f"{k} {v}" for k, v in record["packages"].items() if v),
+            "wall_time": f"{record['wall_time_s']:.0f} s",
+        })
+    return entries
+
+
+def _markdown_table(rows: list[dict[str, str]]) -> str:
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(r[h]).replace("|", "/") for h in header) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper: pd.DataFrame, scale: str,
+                 out_dir: Path) -> dict[str, Path]:
+    """Write ``tables.md``, ``index.html`` and ``figures/*.png`` under ``out_dir``."""
+    out_dir = Path(out_dir)
+    sections = []
+    for table in tables:
+        frame = table_frame(table, cells, paper)
+        figures = {}
+        for kind, make in (("curves", curves_figure), ("delta", delta_figure)):
+            png = make(table, frame, scale)
+            if png:
+                path = atomic_write_bytes(out_dir / "figures" / f"{table.id}_{scale}_{kind}.png", png)
+                figures[kind] = {"path": path.relative_to(out_dir).as_posix(), "data": base64.b64encode(png).decode()}
+        sections.append({"table": table, "rows": display_rows(table, frame), "figures": figures,
+                         "task": TASKS[table.task].name, "filled": int((frame.status == "ok").sum()), "total": len(frame)})
+    context = {"scale": scale, "scale_note": SCALE_NOTES[scale], "sections": sections, "provenance": provenance(jobs)}
+    markdown = [f"# CutMix paper reproduction — {scale} scale\n", f"> {SCALE_NOTES[scale]}\n"]
+    for section in sections:
+        markdown.append(f"## {section['table'].title}\n")
+        markdown.append(f"`{section['table'].id}`, {section['filled']}/{section['total']} rows measured. "
+                        "Measured = best epoch (the paper's figure), mean ± std over seeds; Δ = measured − paper.\n")
+        markdown.append(_markdown_table(section["rows"]) + "\n")
+        for kind, figure in section["figures"].items():
+            markdown.append(f"![{kind}]({figure['path']})\n")
+    markdown.append("## Provenance\n")
+    if context["provenance"]:
+        markdown.append(_markdown_table([{k: v for k, v in p.items()} for p in context["provenance"]]) + "\n")
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"), autoescape=True)
+    html = environment.get_template("index.html.j2").render(**context)
+    return {
+        "markdown": atomic_write_text(out_dir / "tables.md", "\n".join(markdown)),
+        "html": atomic_write_text(out_dir / "index.html", html),
+    }

@@ -1,0 +1,56 @@
+"""``python run_all.py``: the paper's tables -> jobs -> runs (cached, resumable) -> the report."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from harness import augment
+from harness.experiments import SCALES, load_protocols, load_tables, paper_values, select_tables
+from harness.orchestrate import execute, expand, format_plan, results_lock
+from harness.report import build_report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="run_all.py", description="Reproduce the CutMix paper's tables and report them.")
+    parser.add_argument("--scale", choices=SCALES, default="smoke", help="smoke (default, CPU minutes) | reduced | paper")
+    parser.add_argument("--tables", nargs="*", help="table ids or numbers, e.g. 3 5 7 (default: all)")
+    parser.add_argument("--methods", nargs="*", help="only rows with these methods or row names")
+    parser.add_argument("--seeds", type=int, nargs="*", help="override the scale's seeds")
+    parser.add_argument("--epochs", type=int, help="override the scale's epochs (changes the runs' identity)")
+    parser.add_argument("--data-root", help="folder of the real data sets (default: $MIXBENCH_DATA or ~/.cache/mixbench)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--jobs", type=int, default=2, help="jobs run in parallel (each in its own process)")
+    parser.add_argument("--workers", type=int, default=0, help="data-loading processes per job")
+    parser.add_argument("--plugin", action="append", default=[], help="a .py file or module registering methods")
+    parser.add_argument("--plan", action="store_true", help="print the jobs with status and estimated cost, run nothing")
+    parser.add_argument("--report-only", action="store_true", help="rebuild the report from results/ without running")
+    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument("--reports", type=Path, default=ROOT / "reports")
+    parser.add_argument("--no-progress", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    plugins = [str(Path(p).resolve()) if p.endswith(".py") else p for p in args.plugin]
+    augment.load_plugins(plugins)
+    protocols = load_protocols()
+    tables = select_tables(load_tables(protocols=protocols), args.tables)
+    overrides = {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
+                 "plugins": plugins, "epochs": args.epochs}
+    jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds, methods=args.methods, overrides=overrides)
+    if args.plan:
+        print(format_plan(jobs, cells))
+        return 0
+    with results_lock(args.results):
+        outcome = {"failed": []}
+        if not args.report_only:
+            outcome = execute(jobs, workers=args.jobs, progress=not args.no_progress)
+            print(f"jobs: {len(outcome['cached'])} cached, {len(outcome['finished'])} run, {len(outcome['failed'])} failed")
+        paths = build_report(tables, jobs, cells, paper_values(), args.scale, args.reports)
+    print(f"report: {paths['html']} and {paths['markdown']} ({time.perf_counter() - started:.0f} s)")
+    return 1 if outcome["failed"] else 0

@@ -1,0 +1,11 @@
+"""Task kinds of the orchestrator. A task turns a table row into runnable jobs, runs one job in a worker
+process, and reads its metrics back from the record. Add a task (localization, detection, captioning...)
+with a module here and one entry in TASKS; nothing else changes."""
+from __future__ import annotations
+
+from harness.tasks.base import Task, Unrunnable
+from harness.tasks.classification import ClassificationTask
+
+TASKS: dict[str, Task] = {task.name: task for task in (ClassificationTask(),)}
+
+__all__ = ["TASKS", "Task", "Unrunnable"]

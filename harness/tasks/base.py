@@ -1,0 +1,31 @@
+"""The interface every task kind implements."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class Unrunnable(Exception):
+    """A row cannot run at this scale (e.g. no stand-in model); the message is shown in the plan and report."""
+
+
+class Task:
+    """A kind of experiment: classification, localization, detection...
+
+    ``configure`` is called in the orchestrator (cheap, no data access); ``run`` in a worker process.
+    """
+
+    name = "task"
+    metrics: dict[str, str] = {}  # metric id -> column label
+
+    def configure(self, table, row, scale: str, settings: dict[str, Any], seed: int, overrides: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The job's JSON-able configuration and its hash; raise :class:`Unrunnable` if it cannot run."""
+        raise NotImplementedError
+
+    def epochs(self, config: dict[str, Any]) -> int:
+        """Epochs of a job, for cost estimates and progress."""
+        raise NotImplementedError
+
+    def run(self, config: dict[str, Any], run_dir: Path, progress: bool) -> dict[str, Any]:
+        """Execute the job in ``run_dir`` (resuming if it was interrupted) and return its record."""
+        raise NotImplementedError

@@ -1,0 +1,42 @@
+"""Image classification (Tables 3-8): train a timm model with an augmentation and report top-k error."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.tasks.base import Task, Unrunnable
+from harness.train import RunConfig, Trainer
+
+
+def milestone_epochs(fractions: list[float], epochs: int) -> list[int]:
+    """Fractions of the schedule (0.5 -> half-way) as epochs after which the lr decays."""
+    return sorted({min(epochs, max(1, round(f * epochs))) for f in fractions})
+
+
+class ClassificationTask(Task):
+    name = "classification"
+    metrics = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
+
+    def configure(self, table, row, scale, settings, seed, overrides):
+        paper_model = row.model or table.model
+        model_map = settings.get("model_map", {})
+        if settings.get("require_stand_in") and paper_model not in model_map:
+            raise Unrunnable(f"no {scale}-scale stand-in for {paper_model}")
+        method_params = dict(settings.get("method_defaults", {}).get(row.method, {}))
+        method_params.update(row.params)
+        epochs = overrides.get("epochs") or settings["epochs"]
+        config = RunConfig(
+            dataset=settings["dataset"], image_size=settings.get("image_size"), model=model_map.get(paper_model, paper_model),
+            method=row.method, method_params=method_params, epochs=epochs, batch_size=settings["batch_size"],
+            lr=settings["lr"], milestones=milestone_epochs(settings["milestones"], epochs),
+            weight_decay=settings.get("weight_decay", 1e-4), seed=seed, data_root=overrides.get("data_root"),
+            device=overrides.get("device", "auto"), num_workers=overrides.get("num_workers", 0),
+            plugins=list(overrides.get("plugins", [])),
+        )
+        return config.to_dict(), config.config_hash()
+
+    def epochs(self, config):
+        return config["epochs"]
+
+    def run(self, config, run_dir: Path, progress: bool) -> dict[str, Any]:
+        return Trainer(RunConfig.from_dict(config), run_dir, progress=progress).run()

@@ -1,0 +1,141 @@
+"""The orchestrator: specs, plan, cache, resume after a kill, failures, report, lock."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import augment
+from harness.errors import HarnessError, SpecError
+from harness.experiments import load_protocols, load_table, load_tables, paper_values
+from harness.orchestrate import execute, expand, format_plan, results_lock
+from harness.report import build_report
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"tiny": {"smoke": {"dataset": "synthetic", "image_size": 32, "epochs": 2, "batch_size": 100, "lr": 0.05,
+                           "milestones": [0.5], "seeds": [0], "model_map": {"m": "resnet_tiny"}, "require_stand_in": True,
+                           "cost": {"unit": "CPU-min", "per_epoch": 0.1}}}}
+
+
+def write_table(tmp_path: Path, rows: str, name: str = "t.yaml", metrics: str = "[top1_err, top5_err]") -> Path:
+    path = tmp_path / name
+    path.write_text(f"id: TX_test\ntitle: test table\ntask: classification\nprotocol: tiny\nmodel: m\n"
+                    f"metrics: {metrics}\nbaseline: Baseline\nrows:\n{rows}")
+    return path
+
+
+def test_all_paper_specs_load():
+    tables = load_tables()
+    assert {"T3_imagenet_r50", "T4_imagenet_deeper", "T5_cifar100_pyr200", "T6_cifar100_light", "T7_cifar10_pyr200"} <= set(tables)
+
+
+def test_unknown_method_names_file_and_field(tmp_path):
+    path = write_table(tmp_path, "  - {name: Baseline, method: none}\n  - {name: X, method: cutmixx}\n")
+    with pytest.raises(SpecError, match=r"t\.yaml: rows\[1\] \(X\)\.method: unknown method 'cutmixx'"):
+        load_table(path, TINY)
+
+
+def test_unknown_metric_names_file_and_field(tmp_path):
+    path = write_table(tmp_path, "  - {name: Baseline, method: none}\n", metrics="[top1_err, mAP]")
+    with pytest.raises(SpecError, match=r"t\.yaml: metrics: unknown metric 'mAP'"):
+        load_table(path, TINY)
+
+
+def test_paper_plan_lists_every_row_of_tables_3_to_7(tmp_path):
+    result = subprocess.run([sys.executable, "run_all.py", "--scale", "paper", "--plan", "--results", str(tmp_path)],
+                            capture_output=True, text=True, cwd=ROOT, check=True)
+    paper = paper_values()
+    for table_id in ("T3_imagenet_r50", "T4_imagenet_deeper", "T5_cifar100_pyr200", "T6_cifar100_light", "T7_cifar10_pyr200"):
+        for row in paper[paper.table == table_id].row.unique():
+            assert f"{table_id}/{row}" in result.stdout, f"{table_id}/{row} missing from the plan"
+    assert "GPU-h" in result.stdout
+    # CIFAR rows run 3 seeds at paper scale
+    assert result.stdout.count("T5_cifar100_pyr200/CutMix;") + result.stdout.count("T5_cifar100_pyr200/CutMix\n") >= 3
+
+
+def tiny_jobs(tmp_path, data_root, rows, plugins=()):
+    table = load_table(write_table(tmp_path, rows), TINY)
+    overrides = {"data_root": str(data_root), "device": "cpu", "plugins": list(plugins)}
+    return table, *expand([table], TINY, "smoke", tmp_path / "results", overrides=overrides)
+
+
+def test_cache_failure_isolation_and_report(tmp_path, data_root):
+    plugin = tmp_path / "broken.py"
+    plugin.write_text("from harness.augment import Augmentation, register\n"
+                      "@register('test_broken')\nclass Broken(Augmentation):\n"
+                      "    def apply(self, images, targets):\n        raise RuntimeError('deliberately broken')\n")
+    augment.load_plugins([str(plugin)])
+    rows = "  - {name: Baseline, method: none}\n  - {name: Broken, method: test_broken}\n  - {name: Later, planned: not yet}\n"
+    table, jobs, cells = tiny_jobs(tmp_path, data_root, rows, plugins=[str(plugin)])
+    outcome = execute(jobs, workers=2, progress=False)
+    assert [j.cells[0][1] for j in outcome["finished"]] == ["Baseline"]
+    assert [j.cells[0][1] for j in outcome["failed"]] == ["Broken"]
+    failure = json.loads((outcome["failed"][0].run_dir / "failure.json").read_text())
+    assert "deliberately broken" in failure["error"]
+    again = execute(jobs, workers=2, progress=False)  # cache: the finished job is not run again
+    assert [j.cells[0][1] for j in again["cached"]] == ["Baseline"] and again["finished"] == []
+    paths = build_report([table], jobs, cells, paper_values(), "smoke", tmp_path / "reports")
+    markdown = paths["markdown"].read_text()
+    assert "failed: RuntimeError: deliberately broken" in markdown
+    assert "not implemented: not yet" in markdown
+    assert "NOT comparable" in markdown and "data:image/png;base64" in paths["html"].read_text()
+
+
+def test_job_killed_mid_run_resumes_and_finishes(tmp_path, data_root):
+    table, jobs, cells = tiny_jobs(tmp_path, data_root, "  - {name: Baseline, method: cutmix}\n")
+    job = jobs[0]
+    job.config["epochs"] = 3
+    job.epochs = 3
+    job.run_dir.mkdir(parents=True)
+    (job.run_dir / "job.json").write_text(json.dumps({"task": job.task, "config": job.config}))
+    worker = subprocess.Popen([sys.executable, "-m", "harness.worker", str(job.run_dir)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (job.run_dir / "checkpoint.pt").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    os.kill(worker.pid, signal.SIGKILL)  # mid-run: after epoch 1's checkpoint, during epoch 2
+    worker.wait()
+    assert job.status() == "partial"
+    outcome = execute(jobs, workers=1, progress=False)
+    assert outcome["finished"] == [job]
+    record = json.loads((job.run_dir / "record.json").read_text())
+    assert [row["epoch"] for row in record["curve"]] == [1, 2, 3]
+
+
+def test_report_renders_from_fixture_records(tmp_path):
+    protocols = load_protocols()
+    tables = [t for t in load_tables(protocols=protocols).values() if t.id in ("T3_imagenet_r50", "T5_cifar100_pyr200", "T7_cifar10_pyr200")]
+    jobs, cells = expand(tables, protocols, "smoke", tmp_path / "results")
+    for index, job in enumerate(jobs):
+        curve = [{"epoch": e, "top1_err": 50.0 - e - index, "top5_err": 10.0 - e, "train_loss": 1.0, "test_loss": 1.0,
+                  "lr": 0.1, "epoch_time_s": 1.0} for e in (1, 2)]
+        job.run_dir.mkdir(parents=True)
+        (job.run_dir / "record.json").write_text(json.dumps({
+            "config": job.config, "curve": curve, "best": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")},
+            "last": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")}, "wall_time_s": 3.0,
+            "git": {"commit": "abc", "dirty": False}, "packages": {"torch": "2"}, "hardware": {"device": "cpu", "cpu_count": 2}}))
+    paths = build_report(tables, jobs, cells, paper_values(), "smoke", tmp_path / "reports")
+    markdown = paths["markdown"].read_text()
+    for table in tables:
+        assert table.title in markdown
+    assert "| Baseline | 23.68 | " in markdown  # Table 3's paper figure in place
+    assert "| CutMix | 2.88 | " in markdown  # Table 7's
+    baseline_measured = 50.0 - 2 - [j.cells[0][:2] for j in jobs].index(("T3_imagenet_r50", "Baseline"))
+    assert f"| Baseline | 23.68 | {baseline_measured:.2f} ± 0.00 (n=1) | {baseline_measured - 23.68:+.2f} |" in markdown
+    html = paths["html"].read_text()
+    assert html.count("<h2>") == len(tables) + 1 and "Provenance" in html
+
+
+def test_lock_refuses_a_second_run(tmp_path):
+    with results_lock(tmp_path):
+        result = subprocess.run([sys.executable, "run_all.py", "--report-only", "--results", str(tmp_path),
+                                 "--reports", str(tmp_path / "r"), "--tables", "7"], capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 2 and "is in use by run_all.py (pid" in result.stderr
+    with results_lock(tmp_path):  # released
+        pass
