@@ -20,7 +20,7 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 SCALES = ("smoke", "reduced", "paper")
 METRICS = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
 TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes"}
-ROW_KEYS = {"name", "method", "params", "model", "planned", "quoted", "extra"}
+ROW_KEYS = {"name", "method", "params", "model", "model_kwargs", "planned", "quoted", "extra"}
 SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones", "seeds", "method_defaults",
               "model_map", "cost", "require_stand_in", "weight_decay"}
 
@@ -33,6 +33,7 @@ class Row:
     method: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     model: str | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # architectural regularizers (drop_path_rate...)
     planned: str | None = None  # why it cannot run yet; shown as "not implemented"
     quoted: bool = False  # the paper quotes this row from another paper
     extra: bool = False  # not in the paper: a newer baseline added by this harness
@@ -89,7 +90,6 @@ def load_table(path: Path, protocols: dict[str, Any]) -> Table:
     for metric in data["metrics"]:
         if metric not in TASKS[data["task"]].metrics:
             raise _fail(path, "metrics", f"unknown metric {metric!r} (known: {', '.join(TASKS[data['task']].metrics)})")
-    known_methods = set(augment.available())
     rows = []
     for index, raw in enumerate(data["rows"]):
         where = f"rows[{index}]"
@@ -103,8 +103,8 @@ def load_table(path: Path, protocols: dict[str, Any]) -> Table:
             method = raw.get("method")
             if method is None:
                 raise _fail(path, f"{where}.method", "missing (or mark the row planned: \"why\")")
-            if method not in known_methods:
-                raise _fail(path, f"{where}.method", f"unknown method {method!r} (registered: {', '.join(sorted(known_methods))})")
+            if not augment.is_known(method):
+                raise _fail(path, f"{where}.method", f"unknown method {method!r} (registered: {', '.join(augment.available())})")
         rows.append(Row(**raw))
     names = [row.name for row in rows]
     if len(set(names)) != len(names):

@@ -19,9 +19,7 @@ from harness.experiments import Table
 from harness.errors import HarnessError
 from harness.io import atomic_write_json
 from harness.tasks import TASKS, Unrunnable
-from harness.train import CHECKPOINT, FAILURE, RECORD
-
-STATUS_FILE = "status.json"
+from harness.train import CHECKPOINT, FAILURE, RECORD, STATUS
 
 
 @dataclass
@@ -49,7 +47,7 @@ class Job:
 
     def progress(self) -> str:
         try:
-            status = json.loads((self.run_dir / STATUS_FILE).read_text())
+            status = json.loads((self.run_dir / STATUS).read_text())
             return f"epoch {status['epoch']}/{status['epochs']}"
         except (OSError, ValueError, KeyError):
             return f"epoch 0/{self.epochs}"

@@ -6,7 +6,7 @@ import torch
 
 from harness import augment
 from harness.augment.sampling import sample_beta
-from harness.errors import UnknownNameError
+from harness.errors import HarnessError, UnknownNameError
 
 K = 7
 METHODS = ["none", "cutmix", "mixup", "cutout"]
@@ -173,7 +173,7 @@ def test_bad_inputs_are_refused():
         aug(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.zeros(2, dtype=torch.int64))
     with pytest.raises(ValueError, match="int64"):
         aug(torch.zeros(2, 3, 4, 4), torch.zeros(3, dtype=torch.int64))
-    with pytest.raises(ValueError, match="prob"):
+    with pytest.raises(HarnessError, match="prob"):
         augment.build("mixup", num_classes=K, prob=1.5)
 
 

@@ -7,9 +7,12 @@ Add a method from your own file with :func:`register` and load it with :func:`lo
 (or ``--plugin my_mix.py`` on the command line); see README.
 """
 from harness.augment.base import Augmentation, BetaMixing, mix_targets
-from harness.augment.registry import available, build, get, load_plugins, register
+from harness.augment.registry import available, build, get, is_known, load_plugins, register
 
 # Built-in methods register themselves on import.
-from harness.augment import cutmix, cutout, mixup, none  # noqa: E402,F401
+from harness.augment import (  # noqa: E402,F401
+    cutmix, cutmix_center_gaussian, cutmix_complete_label, cutmix_fixed_size, cutmix_one_hot, cutmix_scheduled,
+    cutout, feature_cutmix, manifold_mixup, mixup, none,
+)
 
-__all__ = ["Augmentation", "BetaMixing", "available", "build", "get", "load_plugins", "mix_targets", "register"]
+__all__ = ["Augmentation", "BetaMixing", "available", "build", "get", "is_known", "load_plugins", "mix_targets", "register"]

@@ -63,6 +63,13 @@ class Augmentation:
         """Augment a validated batch whose (smoothed) one-hot targets are given."""
         raise NotImplementedError
 
+    # --- hooks the trainer calls; methods that need them override ------------------------------
+    def attach(self, model: torch.nn.Module) -> None:
+        """Called once with the model being trained (feature-level methods hook its stages)."""
+
+    def set_progress(self, fraction: float) -> None:
+        """Called before every training step with the fraction of training done, in [0, 1)."""
+
     def one_hot(self, labels: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Targets ``[B, K]``: ``1 - eps + eps/K`` on the label, ``eps/K`` elsewhere (eps = label smoothing)."""
         off = self.label_smoothing / self.num_classes

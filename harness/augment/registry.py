@@ -29,6 +29,12 @@ def register(name: str) -> Callable[[T], T]:
     return decorator
 
 
+def is_known(name: str) -> bool:
+    """Whether ``name`` is registered, or a ``+`` composition of registered names."""
+    _load_entry_points()
+    return all(part in _REGISTRY for part in name.split("+"))
+
+
 def available() -> list[str]:
     """Registered augmentation names, sorted."""
     _load_entry_points()
@@ -48,11 +54,23 @@ def get(name: str) -> type:
 
 
 def build(name: str, num_classes: int, **params):
-    """Instantiate the augmentation ``name`` for ``num_classes`` classes with its parameters."""
-    cls = get(name)
+    """Instantiate the augmentation ``name`` for ``num_classes`` classes with its parameters.
+
+    ``"a+b"`` builds the composition of registered methods a then b; each component's parameters are
+    given as a dict under its name (see :mod:`harness.augment.compose`).
+    """
     try:
-        return cls(num_classes=num_classes, **params)
-    except TypeError as err:
+        if "+" not in name:
+            return get(name)(num_classes=num_classes, **params)
+        from harness.augment.compose import COMMON, Compose
+
+        parts = name.split("+")
+        unknown = set(params) - set(parts) - set(COMMON)
+        if unknown:
+            raise TypeError(f"unexpected parameter(s) {sorted(unknown)}: give component parameters under their name")
+        components = [(get(part), dict(params.get(part, {}))) for part in parts]
+        return Compose(num_classes, components, **{k: v for k, v in params.items() if k in COMMON})
+    except (TypeError, ValueError) as err:
         raise HarnessError(f"augmentation {name!r}: {err}") from None
 
 

@@ -49,6 +49,11 @@ def sample_boxes(
     n = cut_h.numel()
     cy = torch.randint(0, height, (n,), generator=generator)
     cx = torch.randint(0, width, (n,), generator=generator)
+    return boxes_around(cy, cx, cut_h, cut_w, height, width)
+
+
+def boxes_around(cy: torch.Tensor, cx: torch.Tensor, cut_h: torch.Tensor, cut_w: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Boxes (y1, y2, x1, x2) spanning ``c - cut // 2`` to ``c + cut // 2`` around each centre, clipped."""
     y1 = (cy - cut_h // 2).clamp(0, height)
     y2 = (cy + cut_h // 2).clamp(0, height)
     x1 = (cx - cut_w // 2).clamp(0, width)

@@ -8,6 +8,17 @@ from harness.tasks.base import Task, Unrunnable
 from harness.train import RunConfig, Trainer
 
 
+def method_params(method: str, row_params: dict[str, Any], defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The scale's defaults for the method under the row's parameters; per component for ``a+b``."""
+    if "+" not in method:
+        return {**defaults.get(method, {}), **row_params}
+    parts = method.split("+")
+    params = {k: v for k, v in row_params.items() if k not in parts}
+    for part in parts:
+        params[part] = {**defaults.get(part, {}), **row_params.get(part, {})}
+    return params
+
+
 def milestone_epochs(fractions: list[float], epochs: int) -> list[int]:
     """Fractions of the schedule (0.5 -> half-way) as epochs after which the lr decays."""
     return sorted({min(epochs, max(1, round(f * epochs))) for f in fractions})
@@ -22,12 +33,11 @@ class ClassificationTask(Task):
         model_map = settings.get("model_map", {})
         if settings.get("require_stand_in") and paper_model not in model_map:
             raise Unrunnable(f"no {scale}-scale stand-in for {paper_model}")
-        method_params = dict(settings.get("method_defaults", {}).get(row.method, {}))
-        method_params.update(row.params)
         epochs = overrides.get("epochs") or settings["epochs"]
         config = RunConfig(
             dataset=settings["dataset"], image_size=settings.get("image_size"), model=model_map.get(paper_model, paper_model),
-            method=row.method, method_params=method_params, epochs=epochs, batch_size=settings["batch_size"],
+            model_kwargs=dict(row.model_kwargs), method=row.method,
+            method_params=method_params(row.method, row.params, settings.get("method_defaults", {})), epochs=epochs, batch_size=settings["batch_size"],
             lr=settings["lr"], milestones=milestone_epochs(settings["milestones"], epochs),
             weight_decay=settings.get("weight_decay", 1e-4), seed=seed, data_root=overrides.get("data_root"),
             device=overrides.get("device", "auto"), num_workers=overrides.get("num_workers", 0),

@@ -123,6 +123,7 @@ class Trainer:
         if cuda:
             model = model.to(memory_format=torch.channels_last)
         aug = augment.build(cfg.method, data.num_classes, seed=cfg.seed + 1, **cfg.method_params)
+        aug.attach(model)
         optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                     nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
         schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg.milestones, gamma=cfg.gamma)
@@ -197,7 +198,9 @@ class Trainer:
         nonfinite = torch.zeros((), dtype=torch.bool, device=device)
         steps = 0
         bar = tqdm(loader, desc=f"epoch {epoch}/{self.config.epochs}", leave=False, disable=not self.progress, dynamic_ncols=True)
+        steps_per_epoch = len(loader)
         for step, (images, labels) in enumerate(bar, 1):
+            aug.set_progress(((epoch - 1) * steps_per_epoch + step - 1) / (self.config.epochs * steps_per_epoch))
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             if device.type == "cuda":
                 images = images.contiguous(memory_format=torch.channels_last)
@@ -211,7 +214,7 @@ class Trainer:
             nonfinite |= ~torch.isfinite(loss)
             total += loss
             steps = step
-            if step % NONFINITE_CHECK_EVERY == 0 or step == len(loader):
+            if step % NONFINITE_CHECK_EVERY == 0 or step == steps_per_epoch:
                 if nonfinite.item():
                     raise NonFiniteLossError(f"non-finite training loss at epoch {epoch}, by step {step}; run stopped")
                 bar.set_postfix(loss=f"{total.item() / step:.3f}")
