@@ -12,7 +12,7 @@ from harness.augment.registry import available, build, get, is_known, load_plugi
 # Built-in methods register themselves on import.
 from harness.augment import (  # noqa: E402,F401
     cutmix, cutmix_center_gaussian, cutmix_complete_label, cutmix_fixed_size, cutmix_one_hot, cutmix_scheduled,
-    cutout, feature_cutmix, manifold_mixup, mixup, none,
+    cutout, feature_cutmix, fmix, manifold_mixup, mixup, none, resizemix, saliencymix,
 )
 
 __all__ = ["Augmentation", "BetaMixing", "available", "build", "get", "is_known", "load_plugins", "mix_targets", "register"]

@@ -13,12 +13,13 @@ from torch import nn
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from harness.models.cifar_net import CifarNet, blocks_per_stage, cifar_cfg, conv_bn_stem
+from harness.models.regularizers import residual_regularizer
 
 
 class PyramidBlock(nn.Module):
     """Bottleneck (1x1, 3x3, 1x1; x4 output) or basic (3x3, 3x3) pyramidal residual unit."""
 
-    def __init__(self, in_chs: int, planes: int, stride: int, bottleneck: bool) -> None:
+    def __init__(self, in_chs: int, planes: int, stride: int, bottleneck: bool, regularizer: nn.Module | None = None) -> None:
         super().__init__()
         out_chs = planes * 4 if bottleneck else planes
         if bottleneck:
@@ -36,6 +37,7 @@ class PyramidBlock(nn.Module):
                 nn.Conv2d(planes, out_chs, 3, padding=1, bias=False), nn.BatchNorm2d(out_chs),
             ]
         self.residual = nn.Sequential(*layers)
+        self.regularize = regularizer or nn.Identity()
         self.shortcut = nn.AvgPool2d(2, stride=2, ceil_mode=True) if stride != 1 else nn.Identity()
         self.extra_chs = out_chs - in_chs
 
@@ -43,13 +45,18 @@ class PyramidBlock(nn.Module):
         shortcut = self.shortcut(x)
         if self.extra_chs:
             shortcut = F.pad(shortcut, (0, 0, 0, 0, 0, self.extra_chs))
-        return self.residual(x) + shortcut
+        return self.regularize(self.residual(x)) + shortcut
 
 
 def pyramidnet(
-    depth: int, alpha: float, bottleneck: bool = True, num_classes: int = 100, in_chans: int = 3, **kwargs
+    depth: int, alpha: float, bottleneck: bool = True, num_classes: int = 100, in_chans: int = 3,
+    drop_path_rate: float = 0.0, drop_block_rate: float = 0.0, drop_block_size: int = 4, shakedrop_rate: float = 0.0,
+    **kwargs,
 ) -> CifarNet:
-    """Build a CIFAR PyramidNet of ``depth`` layers and widening factor ``alpha``."""
+    """Build a CIFAR PyramidNet of ``depth`` layers and widening factor ``alpha``, optionally regularized
+    (``shakedrop_rate=0.5`` is the ShakeDrop paper's p_L = 0.5)."""
+    regularize = dict(drop_path_rate=drop_path_rate, drop_block_rate=drop_block_rate,
+                      drop_block_size=drop_block_size, shakedrop_rate=shakedrop_rate)
     n = blocks_per_stage(depth, bottleneck)
     expansion = 4 if bottleneck else 1
     add_rate = alpha / (3 * n)
@@ -61,7 +68,8 @@ def pyramidnet(
         for i in range(n):
             width += add_rate
             planes = int(round(width))
-            blocks.append(PyramidBlock(in_chs, planes, 2 if (stage > 0 and i == 0) else 1, bottleneck))
+            regularizer = residual_regularizer(stage * n + i, 3 * n, stage, **regularize)
+            blocks.append(PyramidBlock(in_chs, planes, 2 if (stage > 0 and i == 0) else 1, bottleneck, regularizer))
             in_chs = planes * expansion
         stages.append(nn.Sequential(*blocks))
         stage_channels.append(in_chs)

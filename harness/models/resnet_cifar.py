@@ -9,6 +9,7 @@ from torch import nn
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from harness.models.cifar_net import CifarNet, blocks_per_stage, cifar_cfg, conv_bn_stem
+from harness.models.regularizers import residual_regularizer
 
 
 class BottleneckBlock(nn.Module):
@@ -16,7 +17,7 @@ class BottleneckBlock(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_chs: int, planes: int, stride: int) -> None:
+    def __init__(self, in_chs: int, planes: int, stride: int, regularizer: nn.Module | None = None) -> None:
         super().__init__()
         out_chs = planes * self.expansion
         self.residual = nn.Sequential(
@@ -29,21 +30,25 @@ class BottleneckBlock(nn.Module):
             nn.Sequential(nn.Conv2d(in_chs, out_chs, 1, stride=stride, bias=False), nn.BatchNorm2d(out_chs))
             if stride != 1 or in_chs != out_chs else nn.Identity()
         )
+        self.regularize = regularizer or nn.Identity()
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.residual(x) + self.shortcut(x))
+        return self.act(self.regularize(self.residual(x)) + self.shortcut(x))
 
 
-def resnet_cifar(depth: int, num_classes: int = 100, in_chans: int = 3, **kwargs) -> CifarNet:
-    """Build a bottleneck CIFAR ResNet of ``depth`` = 9n + 2 layers."""
+def resnet_cifar(depth: int, num_classes: int = 100, in_chans: int = 3, drop_path_rate: float = 0.0,
+                 drop_block_rate: float = 0.0, drop_block_size: int = 4, **kwargs) -> CifarNet:
+    """Build a bottleneck CIFAR ResNet of ``depth`` = 9n + 2 layers, optionally regularized."""
     n = blocks_per_stage(depth, bottleneck=True)
+    regularize = dict(drop_path_rate=drop_path_rate, drop_block_rate=drop_block_rate, drop_block_size=drop_block_size)
     in_chs = 16
     stages, stage_channels = [], []
     for stage, planes in enumerate((16, 32, 64)):
         blocks = []
         for i in range(n):
-            blocks.append(BottleneckBlock(in_chs, planes, 2 if (stage > 0 and i == 0) else 1))
+            regularizer = residual_regularizer(stage * n + i, 3 * n, stage, **regularize)
+            blocks.append(BottleneckBlock(in_chs, planes, 2 if (stage > 0 and i == 0) else 1, regularizer))
             in_chs = planes * BottleneckBlock.expansion
         stages.append(nn.Sequential(*blocks))
         stage_channels.append(in_chs)
