@@ -20,7 +20,7 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 SCALES = ("smoke", "reduced", "paper")
 METRICS = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
 TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes"}
-ROW_KEYS = {"name", "method", "params", "model", "model_kwargs", "planned", "quoted", "extra"}
+ROW_KEYS = {"name", "method", "params", "model", "model_kwargs", "data_policy", "planned", "quoted", "extra"}
 SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones", "seeds", "method_defaults",
               "model_map", "cost", "require_stand_in", "weight_decay"}
 
@@ -34,6 +34,7 @@ class Row:
     params: dict[str, Any] = field(default_factory=dict)
     model: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # architectural regularizers (drop_path_rate...)
+    data_policy: str | None = None  # a data-pipeline policy such as "autoaugment"
     planned: str | None = None  # why it cannot run yet; shown as "not implemented"
     quoted: bool = False  # the paper quotes this row from another paper
     extra: bool = False  # not in the paper: a newer baseline added by this harness
@@ -124,9 +125,15 @@ def load_tables(directory: Path | None = None, protocols: dict[str, Any] | None 
     return {table.id: table for table in tables}
 
 
-def paper_values(path: Path | None = None) -> pd.DataFrame:
-    """The paper's figures as a frame with columns table, row, column, value."""
-    return pd.read_csv(path or EXPERIMENTS / "paper_tables.csv")
+def paper_values(directory: Path | None = None) -> pd.DataFrame:
+    """The paper's figures (``paper_tables.csv``) plus the few published only in the official code's README
+    (``readme_figures.csv``), as a frame with columns table, row, column, value."""
+    directory = directory or EXPERIMENTS
+    frames = [pd.read_csv(directory / "paper_tables.csv")]
+    extra = directory / "readme_figures.csv"
+    if extra.is_file():
+        frames.append(pd.read_csv(extra)[["table", "row", "column", "value"]])
+    return pd.concat(frames, ignore_index=True)
 
 
 def select_tables(tables: dict[str, Table], wanted: list[str] | None) -> list[Table]:

@@ -28,7 +28,7 @@ def test_synthetic_is_deterministic_and_annotated(tmp_path):
 
 def test_synthetic_bundle(data_root):
     data = build_datasets("synthetic", data_root, image_size=32)
-    assert data.num_classes == 10 and len(data.train) == 2000 and len(data.test) == 500
+    assert data.num_classes == 10 and len(data.train) == 1200 and len(data.test) == 400
     image, label = data.test[0]
     assert image.shape == (3, 32, 32) and image.dtype == torch.float32
     assert data.test.classes == list(CLASSES)
@@ -39,7 +39,7 @@ def test_synthetic_bundle(data_root):
     assert 0.05 < area.mean() < 0.5 and area.max() < 0.8  # the object covers only part of the image
     assert CLASSES[label] in data.test.captions[0]
     counts = torch.bincount(torch.tensor(data.train.targets), minlength=10)
-    assert (counts == 200).all()
+    assert (counts == 120).all()
 
 
 def test_missing_data_raises_one_clear_error(tmp_path):

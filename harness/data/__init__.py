@@ -15,7 +15,7 @@ from harness.data.cifar import load_cifar
 from harness.data.imagenet import load_imagenet
 from harness.data.synthetic import CLASSES, SyntheticSpec, generate
 from harness.data.synthetic_dataset import SyntheticDataset
-from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD, cifar_transforms, imagenet_transforms
+from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD, cifar_transforms, imagenet_transforms, with_policy
 from harness.errors import UnknownNameError
 
 DATASETS = ("synthetic", "cifar10", "cifar100", "imagenet")
@@ -38,8 +38,10 @@ def default_data_root() -> Path:
     return Path(os.environ.get("MIXBENCH_DATA", Path.home() / ".cache" / "mixbench"))
 
 
-def build_datasets(name: str, root: Path | None = None, *, download: bool = False, image_size: int | None = None) -> DataBundle:
-    """The train/test splits of data set ``name`` with the paper's transforms for its family."""
+def build_datasets(name: str, root: Path | None = None, *, download: bool = False, image_size: int | None = None,
+                   policy: str | None = None) -> DataBundle:
+    """The train/test splits of data set ``name`` with the paper's transforms for its family, plus an
+    optional train-time data policy (``autoaugment``)."""
     if name not in DATASETS:
         raise UnknownNameError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
     root = Path(root) if root is not None else default_data_root()
@@ -47,15 +49,18 @@ def build_datasets(name: str, root: Path | None = None, *, download: bool = Fals
         spec = SyntheticSpec(image_size=image_size or SyntheticSpec.image_size)
         folder = generate(root, spec)
         train_tf, test_tf = cifar_transforms(spec.image_size, IMAGENET_MEAN, IMAGENET_STD)
+        train_tf = with_policy(train_tf, policy)
         train, test = SyntheticDataset(folder, "train", train_tf), SyntheticDataset(folder, "val", test_tf)
         size = spec.image_size
     elif name in ("cifar10", "cifar100"):
         size = 32
         train_tf, test_tf = cifar_transforms(size)
+        train_tf = with_policy(train_tf, policy)
         train = load_cifar(name, root, True, train_tf, download)
         test = load_cifar(name, root, False, test_tf, download)
     else:
         size = image_size or 224
         train_tf, test_tf = imagenet_transforms(size, resize=round(size * 256 / 224))
+        train_tf = with_policy(train_tf, policy)
         train, test = load_imagenet(root, True, train_tf), load_imagenet(root, False, test_tf)
     return DataBundle(name, train, test, NUM_CLASSES[name], size)

@@ -41,8 +41,8 @@ class SyntheticSpec:
     """What to generate; the folder name is derived from it, so changed settings never reuse stale files."""
 
     image_size: int = 64
-    train_per_class: int = 200
-    val_per_class: int = 50
+    train_per_class: int = 120
+    val_per_class: int = 40
     seed: int = 0
     min_side: float = 0.35  # object side as a fraction of the image side: covers ~10-40% of the area
     max_side: float = 0.65

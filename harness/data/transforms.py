@@ -52,3 +52,19 @@ def imagenet_transforms(size: int = 224, resize: int = 256) -> tuple[v2.Compose,
     ])
     test = v2.Compose([v2.Resize(resize), v2.CenterCrop(size), *_to_float(), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     return train, test
+
+
+POLICIES = {"autoaugment": lambda: v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)}
+
+
+def with_policy(train: v2.Compose, policy: str | None) -> v2.Compose:
+    """Insert a data-augmentation policy (``autoaugment``: the ImageNet policy of Cubuk et al.) after the
+    train transform's crop and flip, on the uint8 image, as timm does."""
+    if policy is None:
+        return train
+    if policy not in POLICIES:
+        from harness.errors import UnknownNameError
+
+        raise UnknownNameError(f"unknown data policy {policy!r}; known: {', '.join(POLICIES)}")
+    steps = list(train.transforms)
+    return v2.Compose(steps[:2] + [POLICIES[policy]()] + steps[2:])

@@ -34,6 +34,7 @@ class CifarNet(nn.Module):
         num_classes: int = 100,
         global_pool: str = "avg",
         drop_rate: float = 0.0,
+        stem_stride: int = 1,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
@@ -42,8 +43,8 @@ class CifarNet(nn.Module):
         self.layer1, self.layer2, self.layer3 = stages
         self.final_act = final_act
         self.num_features = self.head_hidden_size = stage_channels[-1]
-        self.feature_info = [dict(num_chs=stem[0].out_channels, reduction=1, module="stem")] + [
-            dict(num_chs=chs, reduction=2**i, module=f"layer{i + 1}") for i, chs in enumerate(stage_channels)
+        self.feature_info = [dict(num_chs=stem[0].out_channels, reduction=stem_stride, module="stem")] + [
+            dict(num_chs=chs, reduction=stem_stride * 2**i, module=f"layer{i + 1}") for i, chs in enumerate(stage_channels)
         ]
         self.global_pool, self.fc = create_classifier(self.num_features, num_classes, pool_type=global_pool)
         self._init_weights()
@@ -80,9 +81,10 @@ class CifarNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def conv_bn_stem(in_chans: int, out_channels: int, act: bool) -> nn.Sequential:
-    """3x3 conv + BN (+ ReLU for post-activation nets) on the 32x32 input."""
-    layers: list[nn.Module] = [nn.Conv2d(in_chans, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels)]
+def conv_bn_stem(in_chans: int, out_channels: int, act: bool, stride: int = 1) -> nn.Sequential:
+    """3x3 conv + BN (+ ReLU for post-activation nets) on the 32x32 input (stride 2 only in smoke stand-ins)."""
+    layers: list[nn.Module] = [nn.Conv2d(in_chans, out_channels, 3, stride=stride, padding=1, bias=False),
+                               nn.BatchNorm2d(out_channels)]
     if act:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)

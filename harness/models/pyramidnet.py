@@ -51,7 +51,7 @@ class PyramidBlock(nn.Module):
 def pyramidnet(
     depth: int, alpha: float, bottleneck: bool = True, num_classes: int = 100, in_chans: int = 3,
     drop_path_rate: float = 0.0, drop_block_rate: float = 0.0, drop_block_size: int = 4, shakedrop_rate: float = 0.0,
-    **kwargs,
+    stem_stride: int = 1, **kwargs,
 ) -> CifarNet:
     """Build a CIFAR PyramidNet of ``depth`` layers and widening factor ``alpha``, optionally regularized
     (``shakedrop_rate=0.5`` is the ShakeDrop paper's p_L = 0.5)."""
@@ -74,7 +74,8 @@ def pyramidnet(
         stages.append(nn.Sequential(*blocks))
         stage_channels.append(in_chs)
     final_act = nn.Sequential(nn.BatchNorm2d(in_chs), nn.ReLU(inplace=True))
-    return CifarNet(conv_bn_stem(in_chans, 16, act=False), stages, stage_channels, final_act, num_classes, **kwargs)
+    stem = conv_bn_stem(in_chans, 16, act=False, stride=stem_stride)
+    return CifarNet(stem, stages, stage_channels, final_act, num_classes, stem_stride=stem_stride, **kwargs)
 
 
 def _create(variant: str, pretrained: bool, **kwargs) -> CifarNet:
@@ -102,5 +103,5 @@ def pyramidnet110_a64(pretrained: bool = False, **kwargs) -> CifarNet:
 
 @register_model
 def pyramidnet_tiny(pretrained: bool = False, **kwargs) -> CifarNet:
-    """PyramidNet-11 (one bottleneck block per stage, alpha=48) for the CPU smoke scale."""
-    return _create("pyramidnet_tiny", pretrained, depth=11, alpha=48, **kwargs)
+    """PyramidNet-11 (one bottleneck block per stage, alpha=48, stride-2 stem) for the CPU smoke scale."""
+    return _create("pyramidnet_tiny", pretrained, depth=11, alpha=48, stem_stride=2, **kwargs)

@@ -38,7 +38,7 @@ class BottleneckBlock(nn.Module):
 
 
 def resnet_cifar(depth: int, num_classes: int = 100, in_chans: int = 3, drop_path_rate: float = 0.0,
-                 drop_block_rate: float = 0.0, drop_block_size: int = 4, **kwargs) -> CifarNet:
+                 drop_block_rate: float = 0.0, drop_block_size: int = 4, stem_stride: int = 1, **kwargs) -> CifarNet:
     """Build a bottleneck CIFAR ResNet of ``depth`` = 9n + 2 layers, optionally regularized."""
     n = blocks_per_stage(depth, bottleneck=True)
     regularize = dict(drop_path_rate=drop_path_rate, drop_block_rate=drop_block_rate, drop_block_size=drop_block_size)
@@ -52,7 +52,8 @@ def resnet_cifar(depth: int, num_classes: int = 100, in_chans: int = 3, drop_pat
             in_chs = planes * BottleneckBlock.expansion
         stages.append(nn.Sequential(*blocks))
         stage_channels.append(in_chs)
-    return CifarNet(conv_bn_stem(in_chans, 16, act=True), stages, stage_channels, nn.Identity(), num_classes, **kwargs)
+    stem = conv_bn_stem(in_chans, 16, act=True, stride=stem_stride)
+    return CifarNet(stem, stages, stage_channels, nn.Identity(), num_classes, stem_stride=stem_stride, **kwargs)
 
 
 default_cfgs = generate_default_cfgs({"resnet110_cifar": cifar_cfg(), "resnet_cifar_tiny": cifar_cfg()})
@@ -66,5 +67,5 @@ def resnet110_cifar(pretrained: bool = False, **kwargs) -> CifarNet:
 
 @register_model
 def resnet_cifar_tiny(pretrained: bool = False, **kwargs) -> CifarNet:
-    """ResNet-11 for CIFAR (one bottleneck block per stage) for the CPU smoke scale."""
-    return build_model_with_cfg(resnet_cifar, "resnet_cifar_tiny", pretrained, depth=11, **kwargs)
+    """ResNet-11 for CIFAR (one bottleneck block per stage, stride-2 stem) for the CPU smoke scale."""
+    return build_model_with_cfg(resnet_cifar, "resnet_cifar_tiny", pretrained, depth=11, stem_stride=2, **kwargs)

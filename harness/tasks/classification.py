@@ -36,7 +36,7 @@ class ClassificationTask(Task):
         epochs = overrides.get("epochs") or settings["epochs"]
         config = RunConfig(
             dataset=settings["dataset"], image_size=settings.get("image_size"), model=model_map.get(paper_model, paper_model),
-            model_kwargs=dict(row.model_kwargs), method=row.method,
+            model_kwargs=dict(row.model_kwargs), data_policy=row.data_policy, method=row.method,
             method_params=method_params(row.method, row.params, settings.get("method_defaults", {})), epochs=epochs, batch_size=settings["batch_size"],
             lr=settings["lr"], milestones=milestone_epochs(settings["milestones"], epochs),
             weight_decay=settings.get("weight_decay", 1e-4), seed=seed, data_root=overrides.get("data_root"),

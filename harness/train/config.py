@@ -32,6 +32,7 @@ class RunConfig:
     gamma: float = 0.1
     seed: int = 0
     image_size: int | None = None
+    data_policy: str | None = None  # e.g. "autoaugment", applied in the data pipeline
     # not hashed (see NOT_HASHED)
     data_root: str | None = None
     device: str = "auto"

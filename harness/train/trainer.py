@@ -113,7 +113,8 @@ class Trainer:
         cfg, device = self.config, self.device
         augment.load_plugins(cfg.plugins)
         torch.manual_seed(cfg.seed)
-        data = build_datasets(cfg.dataset, cfg.data_root, download=cfg.download, image_size=cfg.image_size)
+        data = build_datasets(cfg.dataset, cfg.data_root, download=cfg.download, image_size=cfg.image_size,
+                              policy=cfg.data_policy)
         order = torch.Generator().manual_seed(cfg.seed)
         cuda = device.type == "cuda"
         train_loader = DataLoader(data.train, cfg.batch_size, shuffle=True, drop_last=True, generator=order,
