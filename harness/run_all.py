@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from harness import augment
-from harness.experiments import SCALES, load_protocols, load_tables, paper_values, select_tables
+from harness.experiments import EXPERIMENTS, SCALES, load_protocols, load_tables, paper_values, select_tables
 from harness.orchestrate import execute, expand, format_plan, results_lock
 from harness.report import build_report
 
@@ -27,6 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--plugin", action="append", default=[], help="a .py file or module registering methods")
     parser.add_argument("--plan", action="store_true", help="print the jobs with status and estimated cost, run nothing")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from results/ without running")
+    parser.add_argument("--experiments", type=Path, default=EXPERIMENTS, help="folder of protocols.yaml, tables/ and the paper's figures")
     parser.add_argument("--results", type=Path, default=ROOT / "results")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
     parser.add_argument("--no-progress", action="store_true")
@@ -38,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     plugins = [str(Path(p).resolve()) if p.endswith(".py") else p for p in args.plugin]
     augment.load_plugins(plugins)
-    protocols = load_protocols()
-    tables = select_tables(load_tables(protocols=protocols), args.tables)
+    protocols = load_protocols(args.experiments / "protocols.yaml")
+    tables = select_tables(load_tables(args.experiments / "tables", protocols), args.tables)
     overrides = {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
                  "plugins": plugins, "epochs": args.epochs}
     jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds, methods=args.methods, overrides=overrides)
@@ -51,6 +52,6 @@ def main(argv: list[str] | None = None) -> int:
         if not args.report_only:
             outcome = execute(jobs, workers=args.jobs, progress=not args.no_progress)
             print(f"jobs: {len(outcome['cached'])} cached, {len(outcome['finished'])} run, {len(outcome['failed'])} failed")
-        paths = build_report(tables, jobs, cells, paper_values(), args.scale, args.reports)
+        paths = build_report(tables, jobs, cells, paper_values(args.experiments), args.scale, args.reports)
     print(f"report: {paths['html']} and {paths['markdown']} ({time.perf_counter() - started:.0f} s)")
     return 1 if outcome["failed"] else 0
