@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,10 @@ from harness.errors import SpecError
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 SCALES = ("smoke", "reduced", "paper")
 METRICS = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
-TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes"}
-ROW_KEYS = {"name", "method", "params", "model", "model_kwargs", "data_policy", "planned", "quoted", "extra"}
+TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes", "reference", "paper_columns"}
+ROW_KEYS = {"name", "method", "params", "model", "model_kwargs", "data_policy", "backbone", "planned", "quoted", "extra"}
 SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones", "seeds", "method_defaults",
-              "model_map", "cost", "require_stand_in", "weight_decay"}
+              "model_map", "cost", "require_stand_in", "weight_decay", "head_lr", "init_from", "cam_threshold"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Row:
     model: str | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # architectural regularizers (drop_path_rate...)
     data_policy: str | None = None  # a data-pipeline policy such as "autoaugment"
+    backbone: str | None = None  # "table/row" of the run whose checkpoint is fine-tuned (localization)
     planned: str | None = None  # why it cannot run yet; shown as "not implemented"
     quoted: bool = False  # the paper quotes this row from another paper
     extra: bool = False  # not in the paper: a newer baseline added by this harness
@@ -52,6 +54,12 @@ class Table:
     rows: tuple[Row, ...]
     source: Path
     notes: str = ""
+    reference: str = ""  # the paper's table id in paper_tables.csv (default: id)
+    paper_columns: dict[str, str] = field(default_factory=dict)  # metric -> the paper's column name
+
+    def paper_key(self, metric: str) -> tuple[str, str]:
+        """(table, column) of the paper's figure for ``metric``."""
+        return self.reference or self.id, self.paper_columns.get(metric, metric)
 
 
 def _fail(path: Path, where: str, message: str) -> SpecError:
@@ -114,15 +122,22 @@ def load_table(path: Path, protocols: dict[str, Any]) -> Table:
         raise _fail(path, "baseline", f"{data['baseline']!r} is not a row name")
     return Table(id=data["id"], title=data["title"], task=data["task"], protocol=data["protocol"], model=data["model"],
                  metrics=tuple(data["metrics"]), baseline=data["baseline"], rows=tuple(rows), source=Path(path),
-                 notes=data.get("notes", ""))
+                 notes=data.get("notes", ""), reference=data.get("reference", ""),
+                 paper_columns=dict(data.get("paper_columns", {})))
 
 
 def load_tables(directory: Path | None = None, protocols: dict[str, Any] | None = None) -> dict[str, Table]:
-    """All table specs, keyed by id (in file-name order)."""
+    """All table specs, keyed by id, in the paper's order."""
     directory = directory or EXPERIMENTS / "tables"
     protocols = protocols if protocols is not None else load_protocols()
-    tables = [load_table(path, protocols) for path in sorted(Path(directory).glob("*.yaml"))]
-    return {table.id: table for table in tables}
+    tables = [load_table(path, protocols) for path in Path(directory).glob("*.yaml")]
+    return {table.id: table for table in sorted(tables, key=_paper_order)}
+
+
+def _paper_order(table: Table) -> tuple:
+    """Tables first (T3 before T10), then figures (F3a...), as the paper."""
+    number = re.match(r"[A-Z](\d+)", table.id)
+    return (not table.id.startswith("T"), int(number.group(1)) if number else 0, table.id)
 
 
 def paper_values(directory: Path | None = None) -> pd.DataFrame:
@@ -137,13 +152,15 @@ def paper_values(directory: Path | None = None) -> pd.DataFrame:
 
 
 def select_tables(tables: dict[str, Table], wanted: list[str] | None) -> list[Table]:
-    """Tables by id or by number (``3`` or ``T3`` matches ``T3_imagenet_r50``)."""
+    """Tables by id, number or prefix: ``3`` or ``T3`` -> ``T3_imagenet_r50``; ``9`` -> ``T9_*`` and ``T9b_*``;
+    ``F3`` -> both Figure 3 ablations."""
     if not wanted:
         return list(tables.values())
     chosen = []
     for key in wanted:
-        key = key if key.upper().startswith("T") else f"T{key}"
-        matches = [t for tid, t in tables.items() if tid == key or tid.upper().startswith(key.upper() + "_")]
+        key = f"T{key}" if key[:1].isdigit() else key
+        pattern = re.compile(rf"{re.escape(key)}[a-z]?_", re.IGNORECASE)
+        matches = [t for tid, t in tables.items() if tid == key or pattern.match(tid)]
         if not matches:
             raise SpecError(f"no table matches {key!r} (known: {', '.join(tables)})")
         chosen.extend(m for m in matches if m not in chosen)

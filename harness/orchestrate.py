@@ -64,11 +64,31 @@ class Cell:
     reason: str | None = None  # "not implemented: ..." or "not run at this scale: ..."
 
 
+def run_resolver(catalog: dict[str, Table], protocols: dict[str, Any], scale: str, results: Path, overrides: dict[str, Any]):
+    """``resolve("T3_imagenet_r50/CutMix", seed) -> (job key, run folder)`` of another table's run at ``scale``
+    (a fine-tuning job names the run whose checkpoint it starts from)."""
+
+    def resolve(reference: str, seed: int) -> tuple[str, Path]:
+        table_id, _, row_name = reference.partition("/")
+        if table_id not in catalog or row_name not in [r.name for r in catalog[table_id].rows]:
+            raise HarnessError(f"backbone {reference!r} names no table row")
+        table = catalog[table_id]
+        row = next(r for r in table.rows if r.name == row_name)
+        _, key = TASKS[table.task].configure(table, row, scale, protocols[table.protocol][scale], seed, overrides)
+        return key, results / scale / key
+
+    return resolve
+
+
 def expand(tables: list[Table], protocols: dict[str, Any], scale: str, results: Path, *,
            seeds: list[int] | None = None, methods: list[str] | None = None,
-           overrides: dict[str, Any] | None = None) -> tuple[list[Job], list[Cell]]:
-    """Jobs (deduplicated by configuration hash) and the cells they fill, for ``scale``."""
-    overrides = overrides or {}
+           overrides: dict[str, Any] | None = None, catalog: dict[str, Table] | None = None) -> tuple[list[Job], list[Cell]]:
+    """Jobs (deduplicated by configuration hash) and the cells they fill, for ``scale``.
+
+    ``catalog``: every table by id, for rows that start from another table's run (default: ``tables``).
+    """
+    overrides = dict(overrides or {})
+    overrides["resolve_run"] = run_resolver(catalog or {t.id: t for t in tables}, protocols, scale, results, overrides)
     jobs: dict[str, Job] = {}
     cells: list[Cell] = []
     wanted = {m.lower() for m in methods} if methods else None

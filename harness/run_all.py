@@ -40,10 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     plugins = [str(Path(p).resolve()) if p.endswith(".py") else p for p in args.plugin]
     augment.load_plugins(plugins)
     protocols = load_protocols(args.experiments / "protocols.yaml")
-    tables = select_tables(load_tables(args.experiments / "tables", protocols), args.tables)
+    catalog = load_tables(args.experiments / "tables", protocols)
+    tables = select_tables(catalog, args.tables)
     overrides = {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
                  "plugins": plugins, "epochs": args.epochs}
-    jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds, methods=args.methods, overrides=overrides)
+    jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds, methods=args.methods,
+                         overrides=overrides, catalog=catalog)
     if args.plan:
         print(format_plan(jobs, cells))
         return 0

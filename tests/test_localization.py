@@ -88,3 +88,66 @@ def test_several_ground_truth_boxes_take_the_best():
     gt = [np.array([[0, 0, 3, 3], [6, 6, 10, 10]])]
     scores = localization_scores(maps, maps, np.array([True]), gt, thresholds=np.array([0.5]))
     assert scores.top1_loc == 100.0
+
+
+# --- loaders on the small real sets (skipped where ../shared/data is absent) -------------------------
+from tests.conftest import shared  # noqa: E402
+
+
+@pytest.mark.shared_data
+def test_cub_loader_reads_cubs_own_layout():
+    from harness.data.localization import load_cub, wsol_transforms
+
+    root = shared("cub_like_birds/CUB_200_2011")
+    train, test = load_cub(root, True), load_cub(root, False, wsol_transforms()[1])
+    flags = [line.split()[1] for line in (root / "train_test_split.txt").read_text().splitlines()]
+    assert (len(train), len(test)) == (flags.count("1"), flags.count("0"))
+    image, label = test[0]
+    assert image.shape == (3, 224, 224)
+    first_test = next(line.split()[0] for line in (root / "train_test_split.txt").read_text().splitlines() if line.split()[1] == "0")
+    x, y, w, h = map(float, next(line.split()[1:] for line in (root / "bounding_boxes.txt").read_text().splitlines()
+                                 if line.split()[0] == first_test))
+    width, height = test.sizes[0]
+    expected = [x * 256 / width - 16, y * 256 / height - 16, (x + w) * 256 / width - 16, (y + h) * 256 / height - 16]
+    np.testing.assert_allclose(test.gt_boxes(0)[0], np.clip(expected, 0, 224))
+    label_line = next(line for line in (root / "image_class_labels.txt").read_text().splitlines() if line.split()[0] == first_test)
+    assert label == int(label_line.split()[1]) - 1
+
+
+@pytest.mark.shared_data
+def test_imagenet_box_loader_reads_wsolevaluation_metadata():
+    from harness.data.localization import load_imagenet_boxes
+
+    data = load_imagenet_boxes(shared("imagenet_val_loc"))
+    assert len(data) == 1300
+    assert sum(len(b) for b in data.original_boxes) == 1943  # the subset's README
+    many = next(i for i, b in enumerate(data.original_boxes) if len(b) > 1)
+    assert data.gt_boxes(many).shape == (len(data.original_boxes[many]), 4)
+
+
+def test_localization_run_writes_a_record(tmp_path, data_root):
+    from harness.tasks.localization import EXAMPLES, LocalizationTask
+    from harness.train import RunConfig
+
+    train = RunConfig(dataset="synthetic", image_size=32, model="vgg_gap_tiny", method="cutmix", epochs=1,
+                      milestones=[1], batch_size=100, lr=0.05, data_root=str(data_root))
+    record = LocalizationTask().run({"train": train.to_dict(), "threshold": 0.15}, tmp_path / "job", progress=False)
+    for metric in ("top1_loc", "gt_known_loc", "max_box_acc", "max_box_acc_v2", "top1_cls"):
+        assert 0.0 <= record["last"][metric] <= 100.0
+    assert record["last"]["top1_loc"] <= record["last"]["top1_cls"] + 1e-9  # a located image is also classified right
+    assert record["last"]["max_box_acc"] >= record["last"]["gt_known_loc"] - 1e-9  # max over thresholds incl. 0.15
+    assert (tmp_path / "job" / "record.json").is_file() and (tmp_path / "job" / EXAMPLES).is_file()
+
+
+def test_paper_plan_lists_every_resnet50_and_vgg_gap_row_of_table_9(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run([sys.executable, "run_all.py", "--scale", "paper", "--plan", "--tables", "9"],
+                            capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=True)
+    for table in ("T9_wsol_cub", "T9_wsol_imagenet"):
+        for method in ("CAM", "Mixup", "Cutout", "CutMix"):
+            for model in ("VGG-GAP", "ResNet-50"):
+                line = next(l for l in result.stdout.splitlines() if f"{table}/{model}+{method}" in l)
+                assert line.startswith("pending"), line

@@ -13,13 +13,14 @@ from torch.utils.data import Dataset
 
 from harness.data.cifar import load_cifar
 from harness.data.imagenet import load_imagenet
+from harness.data.localization import load_cub, load_imagenet_boxes, wsol_transforms
 from harness.data.synthetic import CLASSES, SyntheticSpec, generate
 from harness.data.synthetic_dataset import SyntheticDataset
 from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD, cifar_transforms, imagenet_transforms, with_policy
 from harness.errors import UnknownNameError
 
-DATASETS = ("synthetic", "cifar10", "cifar100", "imagenet")
-NUM_CLASSES = {"synthetic": len(CLASSES), "cifar10": 10, "cifar100": 100, "imagenet": 1000}
+DATASETS = ("synthetic", "cifar10", "cifar100", "imagenet", "cub", "imagenet_loc")
+NUM_CLASSES = {"synthetic": len(CLASSES), "cifar10": 10, "cifar100": 100, "imagenet": 1000, "cub": 200, "imagenet_loc": 1000}
 
 
 @dataclass
@@ -58,9 +59,16 @@ def build_datasets(name: str, root: Path | None = None, *, download: bool = Fals
         train_tf = with_policy(train_tf, policy)
         train = load_cifar(name, root, True, train_tf, download)
         test = load_cifar(name, root, False, test_tf, download)
-    else:
+    elif name == "imagenet":
         size = image_size or 224
         train_tf, test_tf = imagenet_transforms(size, resize=round(size * 256 / 224))
         train_tf = with_policy(train_tf, policy)
         train, test = load_imagenet(root, True, train_tf), load_imagenet(root, False, test_tf)
+    else:  # localization sets: the paper's fine-tuning pipeline, test images with boxes
+        size = 224
+        train_tf, test_tf = wsol_transforms()
+        if name == "cub":
+            train, test = load_cub(root, True, train_tf), load_cub(root, False, test_tf)
+        else:
+            train, test = load_imagenet(root, True, train_tf), load_imagenet_boxes(root, test_tf)
     return DataBundle(name, train, test, NUM_CLASSES[name], size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import torch
 from torchvision.datasets import ImageFolder
 
@@ -27,3 +28,7 @@ class SyntheticDataset(ImageFolder):
             boxes.append([int(row[k]) for k in ("x1", "y1", "x2", "y2")])
             self.captions.append(row["caption"])
         self.boxes = torch.tensor(boxes, dtype=torch.int64)
+
+    def gt_boxes(self, index: int) -> np.ndarray:
+        """The object's box ``[1, 4]`` (x1, y1, x2, y2); test images are not cropped, so it stands as is."""
+        return self.boxes[index : index + 1].numpy().astype(np.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
 from pathlib import Path
@@ -64,7 +65,8 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
             expected = sum(1 for c in row_cells if c.job)
             line["status"] = "ok" if len(records) == expected else f"{len(records)}/{expected} seeds"
         for metric in table.metrics:
-            match = paper[(paper.table == table.id) & (paper.row == row.name) & (paper.column == metric)]
+            paper_table, paper_column = table.paper_key(metric)
+            match = paper[(paper.table == paper_table) & (paper.row == row.name) & (paper.column == paper_column)]
             line[f"{metric}.paper"] = float(match.value.iloc[0]) if len(match) else None
             for which in ("best", "last"):
                 values = [r[which][metric] for r in records]
@@ -109,8 +111,6 @@ def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
 
 
 def _png(fig) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -137,22 +137,24 @@ def curves_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None
 
 
 def delta_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
-    """Top-1 error minus the baseline's, per row: measured beside the paper's."""
+    """The table's first metric minus the baseline's, per row: measured beside the paper's."""
+    metric = table.metrics[0]
     base = frame[frame.row == table.baseline]
-    if base.empty or base["top1_err.best"].isna().all():
+    if base.empty or base[f"{metric}.best"].isna().all():
         return None
-    base_measured, base_paper = base["top1_err.best"].iloc[0], base["top1_err.paper"].iloc[0]
-    others = frame[(frame.row != table.baseline) & frame["top1_err.best"].notna()]
+    base_measured, base_paper = base[f"{metric}.best"].iloc[0], base[f"{metric}.paper"].iloc[0]
+    others = frame[(frame.row != table.baseline) & frame[f"{metric}.best"].notna()]
     if others.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(others) + 1.2))
     positions = range(len(others))
-    ax.barh([p + 0.2 for p in positions], others["top1_err.best"] - base_measured, height=0.4, label="measured")
-    paper_delta = others["top1_err.paper"].astype(float) - (base_paper if base_paper is not None else float("nan"))
+    ax.barh([p + 0.2 for p in positions], others[f"{metric}.best"] - base_measured, height=0.4, label="measured")
+    paper_delta = others[f"{metric}.paper"].astype(float) - (base_paper if base_paper is not None else float("nan"))
     ax.barh([p - 0.2 for p in positions], paper_delta, height=0.4, label="paper")
     ax.set_yticks(list(positions), others["row"], fontsize=8)
     ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlabel(f"top-1 error − {table.baseline} (points; negative is better) [{scale} scale]")
+    better = "negative is better" if metric.endswith("_err") else "positive is better"
+    ax.set_xlabel(f"{metric} − {table.baseline} (points; {better}) [{scale} scale]")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, axis="x")
     return _png(fig)
@@ -164,9 +166,10 @@ def provenance(jobs: list[Job]) -> list[dict[str, Any]]:
         record = _load(job.run_dir / RECORD)
         if not record:
             continue
+        config = record["config"].get("train", record["config"])  # tasks that train first nest the run
         entries.append({
             "job": job.key, "rows": ", ".join(f"{t}/{r} (seed {s})" for t, r, s in job.cells),
-            "model": record["config"]["model"], "method": record["config"]["method"],
+            "model": config["model"], "method": config["method"],
             "commit": (record["git"]["commit"] or "?")[:10] + ("+dirty" if record["git"].get("dirty") else ""),
             "hardware": record["hardware"].get("gpu") or f"{record['hardware']['device']} ({record['hardware']['cpu_count']} cores)",
             "packages": ", ".join(f"{k} {v}" for k, v in record["packages"].items() if v),
@@ -190,8 +193,9 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
     for table in tables:
         frame = table_frame(table, cells, paper)
         figures = {}
-        for kind, make in (("curves", curves_figure), ("delta", delta_figure)):
-            png = make(table, frame, scale)
+        pngs = {kind: make(table, frame, scale) for kind, make in (("curves", curves_figure), ("delta", delta_figure))}
+        pngs.update(TASKS[table.task].report_figures(table, cells, scale))
+        for kind, png in pngs.items():
             if png:
                 path = atomic_write_bytes(out_dir / "figures" / f"{table.id}_{scale}_{kind}.png", png)
                 figures[kind] = {"path": path.relative_to(out_dir).as_posix(), "data": base64.b64encode(png).decode()}

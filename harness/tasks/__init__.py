@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from harness.tasks.base import Task, Unrunnable
 from harness.tasks.classification import ClassificationTask
+from harness.tasks.localization import LocalizationTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (ClassificationTask(),)}
+TASKS: dict[str, Task] = {task.name: task for task in (ClassificationTask(), LocalizationTask())}
 
 __all__ = ["TASKS", "Task", "Unrunnable"]

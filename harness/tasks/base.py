@@ -29,3 +29,7 @@ class Task:
     def run(self, config: dict[str, Any], run_dir: Path, progress: bool) -> dict[str, Any]:
         """Execute the job in ``run_dir`` (resuming if it was interrupted) and return its record."""
         raise NotImplementedError
+
+    def report_figures(self, table, cells, scale: str) -> dict[str, bytes]:
+        """Extra PNG figures of this task for a table's report section (from its runs' folders)."""
+        return {}

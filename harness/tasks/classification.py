@@ -29,12 +29,17 @@ class ClassificationTask(Task):
     metrics = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
 
     def configure(self, table, row, scale, settings, seed, overrides):
+        config = self.run_config(table, row, scale, settings, seed, overrides)
+        return config.to_dict(), config.config_hash()
+
+    def run_config(self, table, row, scale, settings, seed, overrides) -> RunConfig:
+        """The training run of a row at a scale and seed."""
         paper_model = row.model or table.model
         model_map = settings.get("model_map", {})
         if settings.get("require_stand_in") and paper_model not in model_map:
             raise Unrunnable(f"no {scale}-scale stand-in for {paper_model}")
         epochs = overrides.get("epochs") or settings["epochs"]
-        config = RunConfig(
+        return RunConfig(
             dataset=settings["dataset"], image_size=settings.get("image_size"), model=model_map.get(paper_model, paper_model),
             model_kwargs=dict(row.model_kwargs), data_policy=row.data_policy, method=row.method,
             method_params=method_params(row.method, row.params, settings.get("method_defaults", {})), epochs=epochs, batch_size=settings["batch_size"],
@@ -43,7 +48,7 @@ class ClassificationTask(Task):
             device=overrides.get("device", "auto"), num_workers=overrides.get("num_workers", 0),
             plugins=list(overrides.get("plugins", [])),
         )
-        return config.to_dict(), config.config_hash()
+        return config
 
     def epochs(self, config):
         return config["epochs"]

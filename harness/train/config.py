@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from harness.errors import HarnessError
 
 # Where and how a run executes, not what it computes: left out of the hash so a record is reused
 # whichever machine or folder produced it.
-NOT_HASHED = frozenset({"data_root", "device", "num_workers", "download", "plugins", "labels"})
+# init_from is a path: the job that fine-tunes carries its backbone's identity in its own hash.
+# Options added after the first records were written: hashed only when set.
+OPTIONAL = frozenset({"head_lr", "init_from"})
+NOT_HASHED = frozenset({"data_root", "device", "num_workers", "download", "plugins", "labels", "init_from"})
 
 
 @dataclass
@@ -33,6 +36,8 @@ class RunConfig:
     seed: int = 0
     image_size: int | None = None
     data_policy: str | None = None  # e.g. "autoaugment", applied in the data pipeline
+    init_from: str | None = None  # a harness checkpoint whose backbone is fine-tuned (classifier re-initialised)
+    head_lr: float | None = None  # learning rate of the classifier when fine-tuning (default: lr)
     # not hashed (see NOT_HASHED)
     data_root: str | None = None
     device: str = "auto"
@@ -59,7 +64,11 @@ class RunConfig:
         return asdict(self)
 
     def hashed_part(self) -> dict[str, Any]:
-        return {k: v for k, v in self.to_dict().items() if k not in NOT_HASHED}
+        """The settings that determine the result. Optional settings left at their default are omitted,
+        so adding an option to the harness never invalidates existing records."""
+        defaults = {f.name: f.default if f.default is not MISSING else f.default_factory() for f in fields(self)}
+        return {k: v for k, v in self.to_dict().items()
+                if k not in NOT_HASHED and not (k in OPTIONAL and v == defaults[k])}
 
     def config_hash(self) -> str:
         """A stable hash of what determines the result (sha256 of canonical JSON, 16 hex digits)."""

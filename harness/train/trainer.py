@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from harness import augment
 from harness.data import build_datasets
-from harness.errors import NonFiniteLossError
+from harness.errors import DataNotFoundError, HarnessError, NonFiniteLossError
 from harness.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from harness.models import count_parameters, create_model
 from harness.train.config import RunConfig
@@ -61,6 +61,28 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, a
         wrong5 += (~hits.any(dim=1)).sum().item()
         count += labels.numel()
     return {"top1_err": 100.0 * wrong1 / count, "top5_err": 100.0 * wrong5 / count, "test_loss": loss_sum / count}
+
+
+def load_backbone(model: torch.nn.Module, checkpoint: Path) -> None:
+    """Load every backbone tensor of a harness checkpoint into ``model``; the classifier stays new.
+
+    Fails loudly, naming the keys, if any backbone tensor is missing or does not fit.
+    """
+    if not checkpoint.is_file():
+        raise DataNotFoundError(f"backbone checkpoint {checkpoint} not found: run its ImageNet job first "
+                                "(python run_all.py --tables 3 at the same scale)")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = state.get("model", state)
+    head_ids = {id(p) for p in model.get_classifier().parameters()}
+    head = {name for name, p in model.named_parameters() if id(p) in head_ids}
+    wanted = {k: v for k, v in model.state_dict().items() if k not in head}
+    given = {k: v for k, v in state.items() if k in wanted}
+    missing = sorted(set(wanted) - set(given))
+    mismatched = sorted(k for k in given if given[k].shape != wanted[k].shape)
+    if missing or mismatched:
+        raise HarnessError(f"{checkpoint} does not fit {type(model).__name__}: missing {missing[:5]}"
+                           f"{'...' if len(missing) > 5 else ''}, shape mismatch {mismatched[:5]}")
+    model.load_state_dict(given, strict=False)
 
 
 def summarize(curve: list[dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -125,8 +147,13 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         aug = augment.build(cfg.method, data.num_classes, seed=cfg.seed + 1, **cfg.method_params)
         aug.attach(model)
-        optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                    nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+        if cfg.init_from:
+            load_backbone(model, Path(cfg.init_from))
+        head = {id(p) for p in model.get_classifier().parameters()}
+        groups = [{"params": [p for p in model.parameters() if id(p) not in head]},
+                  {"params": [p for p in model.parameters() if id(p) in head], "lr": cfg.head_lr or cfg.lr}]
+        optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                                    weight_decay=cfg.weight_decay)
         schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg.milestones, gamma=cfg.gamma)
         loss_fn = SoftTargetCrossEntropy()
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
