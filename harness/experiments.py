@@ -20,7 +20,7 @@ from harness.errors import SpecError
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 SCALES = ("smoke", "reduced", "paper")
 METRICS = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
-TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes", "reference", "paper_columns"}
+TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes", "reference", "paper_columns", "sweep"}
 ROW_KEYS = {"name", "method", "params", "model", "model_kwargs", "data_policy", "backbone", "planned", "quoted", "extra"}
 SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones", "seeds", "method_defaults",
               "model_map", "cost", "require_stand_in", "weight_decay", "head_lr", "init_from", "cam_threshold"}
@@ -56,6 +56,7 @@ class Table:
     notes: str = ""
     reference: str = ""  # the paper's table id in paper_tables.csv (default: id)
     paper_columns: dict[str, str] = field(default_factory=dict)  # metric -> the paper's column name
+    sweep: str = ""  # an ablation's swept parameter: the report plots the metric against it
 
     def paper_key(self, metric: str) -> tuple[str, str]:
         """(table, column) of the paper's figure for ``metric``."""
@@ -123,7 +124,7 @@ def load_table(path: Path, protocols: dict[str, Any]) -> Table:
     return Table(id=data["id"], title=data["title"], task=data["task"], protocol=data["protocol"], model=data["model"],
                  metrics=tuple(data["metrics"]), baseline=data["baseline"], rows=tuple(rows), source=Path(path),
                  notes=data.get("notes", ""), reference=data.get("reference", ""),
-                 paper_columns=dict(data.get("paper_columns", {})))
+                 paper_columns=dict(data.get("paper_columns", {})), sweep=data.get("sweep", ""))
 
 
 def load_tables(directory: Path | None = None, protocols: dict[str, Any] | None = None) -> dict[str, Table]:

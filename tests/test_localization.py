@@ -125,6 +125,24 @@ def test_imagenet_box_loader_reads_wsolevaluation_metadata():
     assert data.gt_boxes(many).shape == (len(data.original_boxes[many]), 4)
 
 
+@pytest.mark.shared_data
+def test_metric_pipeline_on_real_cub_images():
+    import timm
+
+    from harness.data.localization import load_cub, wsol_transforms
+    from harness.tasks.localization import cam_predictions
+
+    test = load_cub(shared("cub_like_birds/CUB_200_2011"), False, wsol_transforms()[1])
+    subset = torch.utils.data.Subset(test, range(6))
+    subset.gt_boxes = lambda i: test.gt_boxes(i)
+    torch.manual_seed(0)
+    model = timm.create_model("vgg_gap_tiny", num_classes=200)
+    true_maps, predicted_maps, correct, boxes = cam_predictions(model, subset, torch.device("cpu"))
+    assert true_maps.shape == (6, 224, 224) and len(boxes) == 6
+    scores = localization_scores(true_maps, predicted_maps, correct, boxes)
+    assert scores.max_box_acc >= scores.gt_known_loc and 0 <= scores.max_box_acc_v2 <= 100
+
+
 def test_localization_run_writes_a_record(tmp_path, data_root):
     from harness.tasks.localization import EXAMPLES, LocalizationTask
     from harness.train import RunConfig

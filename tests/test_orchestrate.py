@@ -110,7 +110,8 @@ def test_job_killed_mid_run_resumes_and_finishes(tmp_path, data_root):
 
 def test_report_renders_from_fixture_records(tmp_path):
     protocols = load_protocols()
-    tables = [t for t in load_tables(protocols=protocols).values() if t.id in ("T3_imagenet_r50", "T5_cifar100_pyr200", "T7_cifar10_pyr200")]
+    tables = [t for t in load_tables(protocols=protocols).values()
+              if t.id in ("T3_imagenet_r50", "T5_cifar100_pyr200", "T7_cifar10_pyr200", "F3a_cutmix_alpha")]
     jobs, cells = expand(tables, protocols, "smoke", tmp_path / "results")
     for index, job in enumerate(jobs):
         curve = [{"epoch": e, "top1_err": 50.0 - e - index, "top5_err": 10.0 - e, "train_loss": 1.0, "test_loss": 1.0,
@@ -130,6 +131,7 @@ def test_report_renders_from_fixture_records(tmp_path):
     assert f"| Baseline | 23.68 | {baseline_measured:.2f} ± 0.00 (n=1) | {baseline_measured - 23.68:+.2f} |" in markdown
     html = paths["html"].read_text()
     assert html.count("<h2>") == len(tables) + 1 and "Provenance" in html
+    assert "figures/F3a_cutmix_alpha_smoke_sweep.png" in markdown  # the ablation's metric-vs-alpha plot
 
 
 def test_lock_refuses_a_second_run(tmp_path):

@@ -160,6 +160,35 @@ def delta_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
     return _png(fig)
 
 
+def sweep_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
+    """An ablation's metric against its swept parameter, with the baseline as a horizontal line (Figure 3)."""
+    if not table.sweep:
+        return None
+    metric = table.metrics[0]
+    points = []
+    for row in table.rows:
+        value = row.params.get(table.sweep)
+        measured = frame.loc[frame.row == row.name, f"{metric}.best"]
+        if row.name != table.baseline and value is not None and measured.notna().any():
+            points.append((value[0] if isinstance(value, list) else value, float(measured.iloc[0])))
+    if not points:
+        return None
+    points.sort()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=table.title.split(":")[0])
+    base = frame.loc[frame.row == table.baseline, f"{metric}.best"]
+    if base.notna().any():
+        ax.axhline(float(base.iloc[0]), color="black", linestyle="--", linewidth=1, label=table.baseline)
+    if table.sweep == "alpha":
+        ax.set_xscale("log")
+    ax.set_xlabel(table.sweep)
+    ax.set_ylabel(f"{metric} (best epoch)")
+    ax.set_title(f"{table.title} [{scale} scale]", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
 def provenance(jobs: list[Job]) -> list[dict[str, Any]]:
     entries = []
     for job in jobs:
@@ -193,20 +222,24 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
     for table in tables:
         frame = table_frame(table, cells, paper)
         figures = {}
-        pngs = {kind: make(table, frame, scale) for kind, make in (("curves", curves_figure), ("delta", delta_figure))}
+        pngs = {kind: make(table, frame, scale)
+                for kind, make in (("curves", curves_figure), ("delta", delta_figure), ("sweep", sweep_figure))}
         pngs.update(TASKS[table.task].report_figures(table, cells, scale))
         for kind, png in pngs.items():
             if png:
                 path = atomic_write_bytes(out_dir / "figures" / f"{table.id}_{scale}_{kind}.png", png)
                 figures[kind] = {"path": path.relative_to(out_dir).as_posix(), "data": base64.b64encode(png).decode()}
         sections.append({"table": table, "rows": display_rows(table, frame), "figures": figures,
+                         "measured_note": TASKS[table.task].measured_note,
                          "task": TASKS[table.task].name, "filled": int((frame.status == "ok").sum()), "total": len(frame)})
     context = {"scale": scale, "scale_note": SCALE_NOTES[scale], "sections": sections, "provenance": provenance(jobs)}
     markdown = [f"# CutMix paper reproduction — {scale} scale\n", f"> {SCALE_NOTES[scale]}\n"]
     for section in sections:
         markdown.append(f"## {section['table'].title}\n")
         markdown.append(f"`{section['table'].id}`, {section['filled']}/{section['total']} rows measured. "
-                        "Measured = best epoch (the paper's figure), mean ± std over seeds; Δ = measured − paper.\n")
+                        f"{section['measured_note']}\n")
+        if section["table"].notes:
+            markdown.append(f"{section['table'].notes}\n")
         markdown.append(_markdown_table(section["rows"]) + "\n")
         for kind, figure in section["figures"].items():
             markdown.append(f"![{kind}]({figure['path']})\n")

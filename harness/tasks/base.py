@@ -17,6 +17,7 @@ class Task:
 
     name = "task"
     metrics: dict[str, str] = {}  # metric id -> column label
+    measured_note = "Measured: mean ± std over seeds; Δ = measured − paper."
 
     def configure(self, table, row, scale: str, settings: dict[str, Any], seed: int, overrides: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """The job's JSON-able configuration and its hash; raise :class:`Unrunnable` if it cannot run."""

@@ -27,6 +27,8 @@ def milestone_epochs(fractions: list[float], epochs: int) -> list[int]:
 class ClassificationTask(Task):
     name = "classification"
     metrics = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
+    measured_note = ("Measured = best epoch (the paper's figure), mean ± std over seeds, and the last epoch; "
+                     "Δ = measured − paper.")
 
     def configure(self, table, row, scale, settings, seed, overrides):
         config = self.run_config(table, row, scale, settings, seed, overrides)
