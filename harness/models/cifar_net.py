@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from timm.layers import create_classifier
+
+from harness.models.head import PooledClassifier
 
 CIFAR_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)  # the official CutMix code's normalization
 CIFAR_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
@@ -22,7 +23,7 @@ def cifar_cfg(num_classes: int = 100) -> dict:
     )
 
 
-class CifarNet(nn.Module):
+class CifarNet(PooledClassifier):
     """A three-stage CIFAR network assembled from its parts."""
 
     def __init__(
@@ -37,16 +38,14 @@ class CifarNet(nn.Module):
         stem_stride: int = 1,
     ) -> None:
         super().__init__()
-        self.num_classes = num_classes
         self.drop_rate = drop_rate
         self.stem = stem
         self.layer1, self.layer2, self.layer3 = stages
         self.final_act = final_act
-        self.num_features = self.head_hidden_size = stage_channels[-1]
         self.feature_info = [dict(num_chs=stem[0].out_channels, reduction=stem_stride, module="stem")] + [
             dict(num_chs=chs, reduction=stem_stride * 2**i, module=f"layer{i + 1}") for i, chs in enumerate(stage_channels)
         ]
-        self.global_pool, self.fc = create_classifier(self.num_features, num_classes, pool_type=global_pool)
+        self.init_head(stage_channels[-1], num_classes, global_pool)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -59,26 +58,11 @@ class CifarNet(nn.Module):
             elif isinstance(module, nn.Linear):
                 nn.init.zeros_(module.bias)
 
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: str = "avg") -> None:
-        self.num_classes = num_classes
-        self.global_pool, self.fc = create_classifier(self.num_features, num_classes, pool_type=global_pool)
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         x = self.layer3(self.layer2(self.layer1(x)))
         return self.final_act(x)
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.global_pool(x)
-        if self.drop_rate:
-            x = nn.functional.dropout(x, p=self.drop_rate, training=self.training)
-        return x if pre_logits else self.fc(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def conv_bn_stem(in_chans: int, out_channels: int, act: bool, stride: int = 1) -> nn.Sequential:

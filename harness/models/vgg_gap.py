@@ -6,15 +6,16 @@ channels, global average pooling and a linear classifier; registered into timm.
 from __future__ import annotations
 
 import torch
-from timm.layers import create_classifier
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from torch import nn
+
+from harness.models.head import PooledClassifier
 
 VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)  # last pool removed
 TINY = (16, "M", 32, "M", 64, 64)
 
 
-class VGGGap(nn.Module):
+class VGGGap(PooledClassifier):
     def __init__(self, layers=VGG16, gap_channels: int = 1024, num_classes: int = 1000, in_chans: int = 3,
                  global_pool: str = "avg", batch_norm: bool = False, **kwargs) -> None:
         super().__init__()
@@ -31,26 +32,10 @@ class VGGGap(nn.Module):
         self.features = nn.Sequential(*modules)
         self.cam_conv = nn.Sequential(nn.Conv2d(channels, gap_channels, 3, padding=1), nn.ReLU(inplace=True))
         self.feature_info = [dict(num_chs=gap_channels, reduction=reduction, module="cam_conv")]
-        self.num_classes = num_classes
-        self.num_features = self.head_hidden_size = gap_channels
-        self.global_pool, self.fc = create_classifier(gap_channels, num_classes, pool_type=global_pool)
-
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: str = "avg") -> None:
-        self.num_classes = num_classes
-        self.global_pool, self.fc = create_classifier(self.num_features, num_classes, pool_type=global_pool)
+        self.init_head(gap_channels, num_classes, global_pool)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.cam_conv(self.features(x))
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.global_pool(x)
-        return x if pre_logits else self.fc(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 _CFG = dict(url="", num_classes=1000, input_size=(3, 224, 224), pool_size=(14, 14), crop_pct=0.875,
