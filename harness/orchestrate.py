@@ -35,6 +35,7 @@ class Job:
     cost: float
     cost_unit: str
     cells: list[tuple[str, str, int]] = field(default_factory=list)  # (table id, row name, seed)
+    depends_on: list[str] = field(default_factory=list)  # keys of jobs that must finish first
 
     def status(self) -> str:
         if (self.run_dir / RECORD).is_file():
@@ -113,7 +114,8 @@ def expand(tables: list[Table], protocols: dict[str, Any], scale: str, results: 
                     epochs = task.epochs(config)
                     cost = settings.get("cost", {})
                     jobs[key] = Job(key, table.task, scale, config, results / scale / key, epochs,
-                                    cost.get("per_epoch", 0.0) * epochs, cost.get("unit", "?"))
+                                    cost.get("per_epoch", 0.0) * epochs, cost.get("unit", "?"),
+                                    depends_on=task.dependencies(config))
                 jobs[key].cells.append((table.id, row.name, seed))
                 cells.append(Cell(table.id, row.name, seed, job=jobs[key]))
     return list(jobs.values()), cells
@@ -177,15 +179,35 @@ def _start(job: Job, threads: int) -> subprocess.Popen:
     return process
 
 
+def next_ready(todo: list[Job], running: set[str], status_of) -> tuple[Job | None, list[tuple[Job, str]]]:
+    """The first job whose dependencies have finished, and the jobs that can never start (with why).
+
+    ``status_of(key)`` is a job's status (``missing`` for a job that is neither planned nor recorded).
+    A dependency still queued or running makes its dependents wait.
+    """
+    waiting = {job.key for job in todo} | running
+    blocked, ready = [], None
+    for job in todo:
+        unmet = [key for key in job.depends_on if status_of(key) != "finished"]
+        dead = [key for key in unmet if key not in waiting]
+        if dead:
+            blocked.append((job, f"its dependency {dead[0]} is {status_of(dead[0])} (run that table first)"))
+        elif not unmet and ready is None:
+            ready = job
+    return ready, blocked
+
+
+def _record_failure(job: Job, error_type: str, error: str, **details) -> None:
+    atomic_write_json(job.run_dir / FAILURE, {"status": "failed", "error_type": error_type, "error": error,
+                                              "config": job.config, "config_hash": job.key, **details})
+
+
 def _record_crash(job: Job, returncode: int) -> None:
     """A worker that died without writing failure.json (killed, out of memory...) is recorded here."""
     if (job.run_dir / FAILURE).is_file() or (job.run_dir / RECORD).is_file():
         return
     log_tail = (job.run_dir / "job.log").read_text(errors="replace").splitlines()[-30:]
-    atomic_write_json(job.run_dir / FAILURE, {
-        "status": "failed", "error_type": "WorkerExit", "error": f"worker exited with status {returncode}",
-        "log_tail": log_tail, "config": job.config, "config_hash": job.key,
-    })
+    _record_failure(job, "WorkerExit", f"worker exited with status {returncode}", log_tail=log_tail)
 
 
 def execute(jobs: list[Job], workers: int = 1, progress: bool = True) -> dict[str, list[Job]]:
@@ -194,11 +216,29 @@ def execute(jobs: list[Job], workers: int = 1, progress: bool = True) -> dict[st
     outcome: dict[str, list[Job]] = {"cached": [j for j in jobs if j.status() == "finished"], "finished": [], "failed": []}
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     running: dict[str, tuple[Job, subprocess.Popen]] = {}
+    by_key = {job.key: job for job in jobs}
+    results = jobs[0].run_dir.parent if jobs else Path(".")
+
+    def status_of(key: str) -> str:
+        if key in by_key:
+            return by_key[key].status()
+        return "finished" if (results / key / RECORD).is_file() else "missing"
+
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress, dynamic_ncols=True)
     try:
         while todo or running:
             while todo and len(running) < workers:
-                job = todo.pop(0)
+                job, blocked = next_ready(todo, set(running), status_of)
+                for stuck, why in blocked:
+                    todo.remove(stuck)
+                    stuck.run_dir.mkdir(parents=True, exist_ok=True)
+                    _record_failure(stuck, "DependencyFailed", why)
+                    outcome["failed"].append(stuck)
+                    tqdm.write(f"FAILED {stuck.key}: {why}")
+                    bar.update(1)
+                if job is None:
+                    break
+                todo.remove(job)
                 running[job.key] = (job, _start(job, threads))
             for key, (job, process) in list(running.items()):
                 if process.poll() is None:

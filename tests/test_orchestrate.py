@@ -141,3 +141,23 @@ def test_lock_refuses_a_second_run(tmp_path):
         assert result.returncode == 2 and "is in use by run_all.py (pid" in result.stderr
     with results_lock(tmp_path):  # released
         pass
+
+
+def test_jobs_wait_for_their_dependencies_and_fail_when_one_cannot_finish(tmp_path):
+    from harness.orchestrate import Job, next_ready
+
+    def job(key, depends_on=()):
+        return Job(key, "classification", "smoke", {}, tmp_path / key, 1, 0.0, "?", depends_on=list(depends_on))
+
+    backbone, finetune, orphan = job("backbone"), job("finetune", ["backbone"]), job("orphan", ["gone"])
+    status = {"backbone": "pending", "gone": "missing"}
+    ready, blocked = next_ready([finetune, backbone, orphan], set(), lambda key: status[key])
+    assert ready is backbone  # the fine-tune waits although it comes first
+    assert [(j.key, "missing" in why) for j, why in blocked] == [("orphan", True)]
+    ready, blocked = next_ready([finetune], {"backbone"}, lambda key: status[key])  # backbone running
+    assert ready is None and blocked == []
+    status["backbone"] = "finished"
+    assert next_ready([finetune], set(), lambda key: status[key])[0] is finetune
+    status["backbone"] = "failed"
+    _, blocked = next_ready([finetune], set(), lambda key: status[key])
+    assert "backbone is failed" in blocked[0][1]

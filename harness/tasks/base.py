@@ -23,6 +23,10 @@ class Task:
         """The job's JSON-able configuration and its hash; raise :class:`Unrunnable` if it cannot run."""
         raise NotImplementedError
 
+    def dependencies(self, config: dict[str, Any]) -> list[str]:
+        """Keys of the jobs that must finish before this one starts (e.g. the backbone it fine-tunes)."""
+        return []
+
     def epochs(self, config: dict[str, Any]) -> int:
         """Epochs of a job, for cost estimates and progress."""
         raise NotImplementedError

@@ -84,12 +84,16 @@ class LocalizationTask(ClassificationTask):
                 raise Unrunnable("no ImageNet-trained backbone for this row in the harness (set the row's backbone)")
             backbone_key, backbone_dir = overrides["resolve_run"](row.backbone, seed)
             train = replace(train, init_from=str(backbone_dir / "checkpoint.pt"), head_lr=settings.get("head_lr"))
-        config = {"train": train.to_dict(), "threshold": settings.get("cam_threshold", PAPER_THRESHOLD)}
+        config = {"train": train.to_dict(), "threshold": settings.get("cam_threshold", PAPER_THRESHOLD),
+                  "backbone_key": backbone_key}
         hashed = {"task": self.name, "train": train.hashed_part(), "threshold": config["threshold"], "backbone": backbone_key}
         return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
 
     def epochs(self, config):
         return config["train"]["epochs"]
+
+    def dependencies(self, config):
+        return [config["backbone_key"]] if config.get("backbone_key") else []
 
     def run(self, config: dict[str, Any], run_dir: Path, progress: bool) -> dict[str, Any]:
         train_config = RunConfig.from_dict(config["train"])
