@@ -76,7 +76,6 @@ class StageMixing(BetaMixing):
             images = self.mix(images, plan)
         else:
             self.pending = (layer, plan)
-        self.last_layer = layer
         return images, self.mix_labels(targets, perm, kept)
 
     def plan(self, perm: torch.Tensor, height: int, width: int) -> tuple[Any, float]:

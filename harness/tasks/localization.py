@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from harness.data import build_datasets
 from harness.io import atomic_write_json
@@ -35,7 +34,7 @@ def cam_predictions(model: torch.nn.Module, dataset, device: torch.device, batch
     fc = model.get_classifier()
     true_maps, predicted_maps, correct = [], [], []
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for images, labels in tqdm(loader, desc="CAM", leave=False, disable=True):
+    for images, labels in loader:
         images, labels = images.to(device), labels.to(device)
         features = model.forward_features(images)
         logits = model.forward_head(features)

@@ -13,7 +13,7 @@ import time
 import traceback
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from timm.loss import SoftTargetCrossEntropy
@@ -103,12 +103,10 @@ def _write_curve(run_dir: Path, curve: list[dict[str, float]]) -> None:
 class Trainer:
     """Trains one :class:`RunConfig` in ``run_dir``, continuing from its checkpoint if one exists."""
 
-    def __init__(self, config: RunConfig, run_dir: Path, *, progress: bool = True,
-                 on_epoch_end: Callable[[dict[str, float]], None] | None = None) -> None:
+    def __init__(self, config: RunConfig, run_dir: Path, *, progress: bool = True) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
         self.progress = progress
-        self.on_epoch_end = on_epoch_end
         self.device = resolve_device(config.device)
 
     def run(self, stop_after_epoch: int | None = None) -> dict[str, Any] | None:
@@ -202,8 +200,6 @@ class Trainer:
                 atomic_write_json(self.run_dir / STATUS, {"epoch": epoch, "epochs": cfg.epochs, "top1_err": row["top1_err"]})
                 tqdm.write(f"epoch {epoch}/{cfg.epochs} train_loss {train_loss:.4f} top1_err {row['top1_err']:.2f} "
                            f"top5_err {row['top5_err']:.2f} lr {lr:.4g} ({row['epoch_time_s']:.1f} s)")
-                if self.on_epoch_end:
-                    self.on_epoch_end(row)
                 if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < cfg.epochs:
                     return None
         finally:
