@@ -110,7 +110,8 @@ def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
     return rows
 
 
-def _png(fig) -> bytes:
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (the figure is closed)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -133,7 +134,7 @@ def curves_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None
     ax.set_title(f"{table.title} [{scale} scale]", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def delta_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
@@ -157,7 +158,7 @@ def delta_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
     ax.set_xlabel(f"{metric} − {table.baseline} (points; {better}) [{scale} scale]")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, axis="x")
-    return _png(fig)
+    return figure_png(fig)
 
 
 def sweep_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
@@ -186,7 +187,7 @@ def sweep_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
     ax.set_title(f"{table.title} [{scale} scale]", fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def provenance(jobs: list[Job]) -> list[dict[str, Any]]:

@@ -14,8 +14,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from harness.data import build_datasets
+from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from harness.io import atomic_write_json
-from harness.localization import class_activation_maps, localization_scores, normalize_maps
+from harness.localization import cam_boxes, class_activation_maps, localization_scores, normalize_maps
 from harness.localization.metrics import PAPER_THRESHOLD
 from harness.models import create_model
 from harness.tasks.base import Unrunnable
@@ -54,9 +55,6 @@ EXAMPLE_COUNT = 6
 def save_examples(path: Path, dataset, true_maps: torch.Tensor, threshold: float) -> None:
     """The first test images (uint8), their true-class CAMs, CAM boxes and ground-truth boxes, so that the
     report can draw the paper's Figure 4 from results alone."""
-    from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-    from harness.localization import cam_boxes
-
     count = min(EXAMPLE_COUNT, len(dataset))
     images = torch.stack([dataset[i][0] for i in range(count)])
     images = images * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
@@ -134,7 +132,7 @@ class LocalizationTask(ClassificationTask):
         import matplotlib.pyplot as plt
         from matplotlib.patches import Rectangle
 
-        from harness.report.build import _png
+        from harness.report.build import figure_png
 
         columns = len(examples[0][1]["images"])
         fig, axes = plt.subplots(len(examples), columns, figsize=(1.6 * columns, 1.7 * len(examples)), squeeze=False)
@@ -151,4 +149,4 @@ class LocalizationTask(ClassificationTask):
                 if c == 0:
                     ax.set_ylabel(name, fontsize=7)
         fig.suptitle(f"CAMs, CAM boxes (red) and ground truth (green) [{scale} scale]", fontsize=8)
-        return {"cams": _png(fig)}
+        return {"cams": figure_png(fig)}
