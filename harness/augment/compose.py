@@ -1,7 +1,7 @@
 """Combinations of registered methods, declared in a spec as ``"cutout+mixup"`` (not hand-written classes).
 
 The components run in order on the same batch, each on the targets the previous one produced; they
-share one random generator. Component parameters go under the component's name:
+share one random generator (so the base class's state_dict covers them all). Component parameters go under the component's name:
     build("cutout+mixup", num_classes=100, cutout={"size": 16}, mixup={"alpha": 1.0}, label_smoothing=0.1)
 """
 from __future__ import annotations
@@ -34,9 +34,6 @@ class Compose(Augmentation):
     def set_progress(self, fraction: float) -> None:
         for component in self.components:
             component.set_progress(fraction)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state()}  # components share this generator
 
     def __repr__(self) -> str:
         return " + ".join(repr(c) for c in self.components)
