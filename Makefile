@@ -7,9 +7,16 @@ ARGS ?=
 .PHONY: setup run test bench
 setup: $(STAMP)
 
+# mmcv (for MMDetection) has no binary wheel: it is compiled with its ops against the pinned torch, which must
+# be installed first; its build imports pkg_resources (setuptools<81) and torch (--no-build-isolation). About
+# 10 minutes on 2 cores the first time; pip caches the built wheel, so later set-ups take seconds.
+TORCH := "torch==2.13.0,!=2.13.0+cpu" "torchvision==0.28.0"
+
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "setuptools<81" wheel ninja $(TORCH)
+	MMCV_WITH_OPS=1 $(PY) -m pip install --quiet --no-build-isolation "mmcv==2.1.0"
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 

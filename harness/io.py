@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import Any, Callable, IO, Iterator
 
 import torch
 
@@ -41,3 +43,21 @@ def atomic_write_json(path: Path, obj: Any) -> Path:
 
 def atomic_torch_save(path: Path, obj: Any) -> Path:
     return _atomic(path, lambda f: torch.save(obj, f))
+
+
+@contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Build a folder in a staging folder beside ``target`` (yielded), then rename it to ``target``: readers
+    see a finished folder or none. If another process finished ``target`` first, theirs is kept."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        yield staging
+        try:
+            staging.rename(target)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

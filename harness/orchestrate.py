@@ -19,7 +19,7 @@ from harness.experiments import Table
 from harness.errors import HarnessError
 from harness.io import atomic_write_json
 from harness.tasks import TASKS, Unrunnable
-from harness.train import CHECKPOINT, FAILURE, RECORD, STATUS
+from harness.train import FAILURE, RECORD, STATUS
 
 
 @dataclass
@@ -42,16 +42,16 @@ class Job:
             return "finished"
         if (self.run_dir / FAILURE).is_file():
             return "failed"
-        if (self.run_dir / CHECKPOINT).is_file():
+        if (self.run_dir / STATUS).is_file():  # written with each checkpoint by every task
             return "partial"
         return "pending"
 
     def progress(self) -> str:
         try:
             status = json.loads((self.run_dir / STATUS).read_text())
-            return f"epoch {status['epoch']}/{status['epochs']}"
+            return f"{status.get('unit', 'epoch')} {status['epoch']}/{status['epochs']}"
         except (OSError, ValueError, KeyError):
-            return f"epoch 0/{self.epochs}"
+            return "starting"
 
 
 @dataclass
@@ -114,7 +114,7 @@ def expand(tables: list[Table], protocols: dict[str, Any], scale: str, results: 
                     epochs = task.epochs(config)
                     cost = settings.get("cost", {})
                     jobs[key] = Job(key, table.task, scale, config, results / scale / key, epochs,
-                                    cost.get("per_epoch", 0.0) * epochs, cost.get("unit", "?"),
+                                    cost.get("per_job", 0.0) + cost.get("per_epoch", 0.0) * epochs, cost.get("unit", "?"),
                                     depends_on=task.dependencies(config))
                 jobs[key].cells.append((table.id, row.name, seed))
                 cells.append(Cell(table.id, row.name, seed, job=jobs[key]))

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import csv
 import math
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from harness.io import atomic_write_json
+from harness.io import atomic_directory, atomic_write_json
 
 # Sorted, so that ImageFolder's label order (alphabetical folders) is the generator's.
 CLASSES = ("cross", "diamond", "disk", "frame", "hexagon", "plus", "ring", "square", "star", "triangle")
@@ -97,7 +95,7 @@ def _object_mask(cls: str, size: int, cx: float, cy: float, r: float, angle: flo
     return mask
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+def background(rng: np.random.Generator, size: int) -> np.ndarray:
     """Clutter: a colour gradient, random lines and small blobs, and pixel noise."""
     base = rng.uniform(40, 200, 3)
     tilt = rng.uniform(-60, 60, 3)
@@ -138,32 +136,43 @@ def _texture(rng: np.random.Generator, name: str, size: int, cx: float, cy: floa
     return np.where(on, dark, 1.0).astype(np.float32)
 
 
+def draw_object(rng: np.random.Generator, size: int, label: int, cx: float, cy: float, r: float
+                ) -> tuple[np.ndarray, np.ndarray, tuple, str] | None:
+    """One object of class ``label`` (centre, half-side ``r``) on a ``size`` canvas: its fill (HxWx3), its
+    alpha (HxWx1), tight box (x1, y1, x2, y2) and colour name; None if it misses the canvas."""
+    # Small rotations only: plus/cross and square/diamond differ by their orientation.
+    mask = _object_mask(CLASSES[label], size, cx, cy, r, rng.uniform(-MAX_ROTATION, MAX_ROTATION))
+    box = mask.getbbox()
+    if box is None:
+        return None
+    colour_name = str(rng.choice(list(COLOURS)))
+    colour = np.asarray(COLOURS[colour_name], np.float32) * rng.uniform(0.8, 1.1)
+    fill = colour[None, None, :] * _texture(rng, CLASS_TEXTURES[label], size, cx, cy)[..., None]
+    return fill, np.asarray(mask, np.float32)[..., None] / 255.0, box, colour_name
+
+
+def to_image(canvas: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
+
+
 def render_sample(rng: np.random.Generator, label: int, spec: SyntheticSpec) -> tuple[Image.Image, tuple, str]:
     """One image of class ``label``: (PIL image, tight box (x1, y1, x2, y2), caption)."""
     size = spec.image_size
-    cls = CLASSES[label]
     side = rng.uniform(spec.min_side, spec.max_side) * size
     r = side / 2
     cx, cy = rng.uniform(r * 0.8, size - r * 0.8, 2)  # may touch the border, stays mostly inside
-    # Small rotations only: plus/cross and square/diamond differ by their orientation.
-    mask = _object_mask(cls, size, cx, cy, r, rng.uniform(-MAX_ROTATION, MAX_ROTATION))
-    box = mask.getbbox()
-    if box is None:  # cannot happen for these sizes; keep the generator total all the same
+    drawn = draw_object(rng, size, label, cx, cy, r)
+    if drawn is None:  # cannot happen for these sizes; keep the generator total all the same
         return render_sample(rng, label, spec)
-    colour_name = str(rng.choice(list(COLOURS)))
-    texture = CLASS_TEXTURES[label]
-    colour = np.asarray(COLOURS[colour_name], np.float32) * rng.uniform(0.8, 1.1)
-    fill = colour[None, None, :] * _texture(rng, texture, size, cx, cy)[..., None]
-    alpha = np.asarray(mask, np.float32)[..., None] / 255.0
-    img = _background(rng, size) * (1 - alpha) + fill * alpha
-    image = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    fill, alpha, box, colour_name = drawn
+    canvas = background(rng, size) * (1 - alpha) + fill * alpha
     area = (box[2] - box[0]) * (box[3] - box[1]) / size**2
     size_word = "large" if area > 0.3 else "small" if area < 0.15 else "medium"
     vertical = "top" if cy < size / 3 else "bottom" if cy > 2 * size / 3 else "middle"
     horizontal = "left" if cx < size / 3 else "right" if cx > 2 * size / 3 else "centre"
     where = "centre" if (vertical, horizontal) == ("middle", "centre") else f"{vertical} {horizontal}"
-    caption = f"a {size_word} {texture} {colour_name} {cls} in the {where}"
-    return image, box, caption
+    caption = f"a {size_word} {CLASS_TEXTURES[label]} {colour_name} {CLASSES[label]} in the {where}"
+    return to_image(canvas), box, caption
 
 
 def generate(root: Path, spec: SyntheticSpec) -> Path:
@@ -171,9 +180,7 @@ def generate(root: Path, spec: SyntheticSpec) -> Path:
     target = Path(root) / spec.folder_name
     if (target / "annotations.csv").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{spec.folder_name}."))
-    try:
+    with atomic_directory(target) as staging:
         rows = []
         for split, per_class, split_seed in (("train", spec.train_per_class, 0), ("val", spec.val_per_class, 1)):
             rng = np.random.default_rng([spec.seed, split_seed])
@@ -189,11 +196,4 @@ def generate(root: Path, spec: SyntheticSpec) -> Path:
             writer.writerow(["split", "path", "label", "class_name", "x1", "y1", "x2", "y2", "caption"])
             writer.writerows(rows)
         atomic_write_json(staging / "spec.json", asdict(spec))
-        try:
-            staging.rename(target)
-        except OSError:  # another process finished first: keep theirs
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target

@@ -75,7 +75,7 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
             line[f"{metric}.n"] = len(records)
             paper_value, measured = line[f"{metric}.paper"], line[f"{metric}.best"]
             line[f"{metric}.delta"] = measured - paper_value if measured is not None and paper_value is not None else None
-        line["curves"] = [r["curve"] for r in records]
+        line["curves"] = [r["curve"] for r in records if r.get("curve")]  # epoch curves (not every task has one)
         lines.append(line)
     return pd.DataFrame(lines)
 

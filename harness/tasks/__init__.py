@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from harness.tasks.base import Task, Unrunnable
 from harness.tasks.classification import ClassificationTask
+from harness.tasks.detection import DetectionTask
 from harness.tasks.localization import LocalizationTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (ClassificationTask(), LocalizationTask())}
+TASKS: dict[str, Task] = {task.name: task for task in (ClassificationTask(), LocalizationTask(), DetectionTask())}
 
 __all__ = ["TASKS", "Task", "Unrunnable"]

@@ -31,6 +31,7 @@ from harness.train.provenance import git_commit, hardware, package_versions
 RECORD = "record.json"
 FAILURE = "failure.json"
 CHECKPOINT = "checkpoint.pt"
+BEST_MODEL = "best_model.pt"  # weights of the best epoch so far (for fine-tuning from "best")
 STATUS = "status.json"
 CURVE_FIELDS = ("epoch", "train_loss", "test_loss", "top1_err", "top5_err", "lr", "epoch_time_s")
 NONFINITE_CHECK_EVERY = 20  # steps between loss checks (each one synchronises a GPU)
@@ -63,16 +64,21 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, a
     return {"top1_err": 100.0 * wrong1 / count, "top5_err": 100.0 * wrong5 / count, "test_loss": loss_sum / count}
 
 
+def read_model_state(checkpoint: Path) -> dict[str, torch.Tensor]:
+    """The model weights in a harness checkpoint (``checkpoint.pt``/``best_model.pt``, or a bare state dict)."""
+    if not Path(checkpoint).is_file():
+        raise DataNotFoundError(f"backbone checkpoint {checkpoint} not found: run its ImageNet job first "
+                                "(run_all.py runs it before the jobs that fine-tune it)")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)  # the harness's own file
+    return state.get("model", state)
+
+
 def load_backbone(model: torch.nn.Module, checkpoint: Path) -> None:
     """Load every backbone tensor of a harness checkpoint into ``model``; the classifier stays new.
 
     Fails loudly, naming the keys, if any backbone tensor is missing or does not fit.
     """
-    if not checkpoint.is_file():
-        raise DataNotFoundError(f"backbone checkpoint {checkpoint} not found: run its ImageNet job first "
-                                "(python run_all.py --tables 3 at the same scale)")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    state = state.get("model", state)
+    state = read_model_state(checkpoint)
     head_ids = {id(p) for p in model.get_classifier().parameters()}
     head = {name for name, p in model.named_parameters() if id(p) in head_ids}
     wanted = {k: v for k, v in model.state_dict().items() if k not in head}
@@ -187,6 +193,8 @@ class Trainer:
                 row["epoch_time_s"] = time.perf_counter() - started
                 wall_time += row["epoch_time_s"]
                 curve.append(row)
+                if row["top1_err"] < min((r["top1_err"] for r in curve[:-1]), default=float("inf")):
+                    atomic_torch_save(self.run_dir / BEST_MODEL, {"model": model.state_dict(), "epoch": epoch})
                 atomic_torch_save(checkpoint_path, {
                     "config_hash": cfg.config_hash(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(), "augment": aug.state_dict(), "data_order": order.get_state(),

@@ -1,0 +1,101 @@
+"""Detection transfer (Table 10's Faster R-CNN and SSD columns, Table 1's Det row): fine-tune an MMDetection
+detector from the harness's own ImageNet run of the row's method, on Pascal VOC, and report VOC07 mAP."""
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.tasks.base import Task, Unrunnable
+from harness.train.trainer import BEST_MODEL, CHECKPOINT
+
+CHECKPOINTS = {"last": CHECKPOINT, "best": BEST_MODEL}
+
+
+@lru_cache(maxsize=None)
+def detector_digest(detector: str) -> str:
+    """A digest of the detector's full, merged MMDetection config (so that editing any file it inherits from
+    makes new runs), which also checks the config early, when the plan is made."""
+    from harness.detection.config import config_path  # first: it quiets mmcv's import warnings
+    from mmengine.config import Config
+
+    return hashlib.sha256(Config.fromfile(str(config_path(detector))).pretty_text.encode()).hexdigest()[:16]
+
+
+class DetectionTask(Task):
+    name = "detection"
+    metrics = {"map": "mAP (VOC07, %)"}
+    measured_note = "Measured = VOC07 11-point mAP at IoU 0.5 after the detector's schedule, mean ± std over seeds; Δ = measured − paper."
+
+    def configure(self, table, row, scale, settings, seed, overrides):
+        if not row.backbone:
+            raise Unrunnable("no ImageNet-trained backbone for this row in the harness (set the row's backbone)")
+        which = settings.get("backbone_checkpoint", "last")
+        if which not in CHECKPOINTS:
+            raise Unrunnable(f"backbone_checkpoint must be one of {', '.join(CHECKPOINTS)}, not {which!r}")
+        backbone_key, backbone_dir = overrides["resolve_run"](row.backbone, seed)
+        config = {
+            "detector": settings["detector"], "dataset": settings["dataset"], "seed": seed,
+            "schedule_fraction": settings.get("schedule_fraction", 1.0), "method": row.method, "model": table.model,
+            "backbone_key": backbone_key, "backbone_checkpoint": str(backbone_dir / CHECKPOINTS[which]),
+            "data_root": overrides.get("data_root"),
+        }
+        hashed = {"task": self.name, "detector": detector_digest(settings["detector"]), "dataset": config["dataset"],
+                  "seed": seed, "schedule_fraction": config["schedule_fraction"], "backbone": [backbone_key, which]}
+        return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+
+    def dependencies(self, config):
+        return [config["backbone_key"]]
+
+    def epochs(self, config):
+        return 1  # one detector schedule; protocols give its cost per job
+
+    def run(self, config: dict[str, Any], run_dir: Path, progress: bool) -> dict[str, Any]:
+        from harness.detection.runner import run_detection
+
+        return run_detection(config, run_dir, progress)
+
+    def report_figures(self, table, cells, scale):
+        """Predicted boxes (red, with class and score) and ground truth (green; difficult dashed) on the same
+        test images, one row per backbone method."""
+        from harness.detection.runner import EXAMPLES
+
+        examples = []
+        for row in table.rows:
+            cell = next((c for c in cells if c.table == table.id and c.row == row.name and c.job), None)
+            if cell and (cell.job.run_dir / EXAMPLES).is_file():
+                examples.append((row.name, np.load(cell.job.run_dir / EXAMPLES)))
+        if not examples:
+            return {}
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import Rectangle
+
+        from harness.report.build import figure_png
+
+        columns = sum(key.startswith("image_") for key in examples[0][1].files)
+        fig, axes = plt.subplots(len(examples), columns, figsize=(2.2 * columns, 2.3 * len(examples)), squeeze=False)
+        for r, (name, data) in enumerate(examples):
+            classes = list(data["classes"])
+            for c in range(columns):
+                ax = axes[r][c]
+                ax.imshow(data[f"image_{c}"])
+                for x1, y1, x2, y2, _, difficult in data[f"truth_{c}"]:
+                    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="lime", linewidth=1.0,
+                                           linestyle="--" if difficult else "-"))
+                for x1, y1, x2, y2, score, label in data[f"pred_{c}"]:
+                    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="red", linewidth=1.0))
+                    ax.text(x1, y1, f"{classes[int(label)]} {score:.2f}", fontsize=5, color="white",
+                            bbox=dict(facecolor="red", alpha=0.6, pad=0.5, linewidth=0))
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if c == 0:
+                    ax.set_ylabel(name, fontsize=7)
+        fig.suptitle(f"{table.title}: predictions (red, score >= 0.3) and ground truth (green) [{scale} scale]", fontsize=8)
+        return {"boxes": figure_png(fig)}
