@@ -207,3 +207,27 @@ def test_short_fine_tune_on_real_subset(tiny_backbone, tmp_path):
     record = _fine_tune(tmp_path, checkpoint, "voc", root, iterations=4)
     assert record["test_images"] == len(image_ids(root / "VOCdevkit", "VOC2007", "test"))
     assert set(record["per_class_ap"]) <= set(VOC_CLASSES) and 0.0 <= record["best"]["map"] <= 100.0
+
+
+@pytest.mark.parametrize("scale", ["smoke", "paper"])
+def test_detection_jobs_fine_tune_table_3_runs(scale, tmp_path):
+    """Every detection row waits for the Table 3 run of its method; Table 1's Det row shares Table 10's
+    Faster R-CNN runs; fine-tuning the best instead of the last checkpoint is another job."""
+    from harness.experiments import load_protocols, load_tables, select_tables
+    from harness.orchestrate import expand
+
+    tables, protocols = load_tables(), load_protocols()
+    chosen = select_tables(tables, ["10", "1"])
+    jobs, cells = expand(chosen, protocols, scale, tmp_path, catalog=tables)
+    t3 = {c.row: c.job.key for c in expand([tables["T3_imagenet_r50"]], protocols, scale, tmp_path)[1] if c.job}
+    detection = [j for j in jobs if j.task == "detection"]
+    assert len(detection) == 8  # 4 methods x (Faster R-CNN, SSD)
+    for job in detection:
+        row = {"none": "Baseline", "mixup": "Mixup", "cutout": "Cutout", "cutmix": "CutMix"}[job.config["method"]]
+        assert job.depends_on == [t3[row]] and job.config["backbone_checkpoint"].endswith(f"{t3[row]}/checkpoint.pt")
+    shared_runs = {c.job.key for c in cells if c.table == "T1_overview_det"}
+    assert shared_runs == {c.job.key for c in cells if c.table == "T10_det_faster_rcnn"}
+    best = {name: {**scales, scale: {**scales[scale], "backbone_checkpoint": "best"}} for name, scales in protocols.items()}
+    best_jobs, _ = expand([tables["T10_det_ssd"]], best, scale, tmp_path, catalog=tables)
+    assert {j.key for j in best_jobs}.isdisjoint(j.key for j in detection)
+    assert all(j.config["backbone_checkpoint"].endswith("best_model.pt") for j in best_jobs)

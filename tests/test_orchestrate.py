@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from harness import augment
-from harness.errors import HarnessError, SpecError
+from harness.errors import SpecError
 from harness.experiments import load_protocols, load_table, load_tables, paper_values
-from harness.orchestrate import execute, expand, format_plan, results_lock
+from harness.orchestrate import execute, expand, results_lock
 from harness.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]

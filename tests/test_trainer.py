@@ -50,6 +50,9 @@ def test_record_contents_and_learning(data_root, tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
     assert [float(r["top1_err"]) for r in rows] == [row["top1_err"] for row in curve]
     assert any((tmp_path / "tb").iterdir())
+    best = torch.load(tmp_path / "best_model.pt", weights_only=True)  # the weights a fine-tune may start from
+    assert best["epoch"] == on_disk["best"]["epoch"]
+    assert best["model"].keys() == torch.load(tmp_path / "checkpoint.pt", weights_only=False)["model"].keys()
 
 
 def test_best_and_last_epoch():

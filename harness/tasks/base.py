@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 class Unrunnable(Exception):
     """A row cannot run at this scale (e.g. no stand-in model); the message is shown in the plan and report."""
@@ -38,3 +40,14 @@ class Task:
     def report_figures(self, table, cells, scale: str) -> dict[str, bytes]:
         """Extra PNG figures of this task for a table's report section (from its runs' folders)."""
         return {}
+
+
+def saved_examples(table, cells, filename: str) -> list[tuple[str, Any]]:
+    """(row name, arrays) of the ``filename`` (.npz) that each row's first run saved for the report's
+    figures, in the table's row order; rows without one are left out."""
+    examples = []
+    for row in table.rows:
+        cell = next((c for c in cells if c.table == table.id and c.row == row.name and c.job), None)
+        if cell and (cell.job.run_dir / filename).is_file():
+            examples.append((row.name, np.load(cell.job.run_dir / filename)))
+    return examples

@@ -50,7 +50,6 @@ class ClassificationTask(Task):
             device=overrides.get("device", "auto"), num_workers=overrides.get("num_workers", 0),
             plugins=list(overrides.get("plugins", [])),
         )
-        return config
 
     def epochs(self, config):
         return config["epochs"]

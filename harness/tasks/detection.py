@@ -8,9 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from harness.tasks.base import Task, Unrunnable
+from harness.tasks.base import Task, Unrunnable, saved_examples
 from harness.train.trainer import BEST_MODEL, CHECKPOINT
 
 CHECKPOINTS = {"last": CHECKPOINT, "best": BEST_MODEL}
@@ -64,20 +63,12 @@ class DetectionTask(Task):
         test images, one row per backbone method."""
         from harness.detection.runner import EXAMPLES
 
-        examples = []
-        for row in table.rows:
-            cell = next((c for c in cells if c.table == table.id and c.row == row.name and c.job), None)
-            if cell and (cell.job.run_dir / EXAMPLES).is_file():
-                examples.append((row.name, np.load(cell.job.run_dir / EXAMPLES)))
+        examples = saved_examples(table, cells, EXAMPLES)
         if not examples:
             return {}
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from matplotlib.patches import Rectangle
 
-        from harness.report.build import figure_png
+        from harness.report.build import figure_png, plt  # the report's (headless) matplotlib
 
         columns = sum(key.startswith("image_") for key in examples[0][1].files)
         fig, axes = plt.subplots(len(examples), columns, figsize=(2.2 * columns, 2.3 * len(examples)), squeeze=False)

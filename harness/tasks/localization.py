@@ -19,7 +19,7 @@ from harness.io import atomic_write_json
 from harness.localization import cam_boxes, class_activation_maps, localization_scores, normalize_maps
 from harness.localization.metrics import PAPER_THRESHOLD
 from harness.models import create_model
-from harness.tasks.base import Unrunnable
+from harness.tasks.base import Unrunnable, saved_examples
 from harness.tasks.classification import ClassificationTask
 from harness.train import RECORD, RunConfig, Trainer
 from harness.train.provenance import git_commit, hardware, package_versions
@@ -119,20 +119,12 @@ class LocalizationTask(ClassificationTask):
     def report_figures(self, table, cells, scale):
         """The paper's Figure 4: for the same test images, each method's CAM with its box (red) and the
         ground truth (green), one row per method."""
-        examples = []
-        for row in table.rows:
-            cell = next((c for c in cells if c.table == table.id and c.row == row.name and c.job), None)
-            if cell and (cell.job.run_dir / EXAMPLES).is_file():
-                examples.append((row.name, np.load(cell.job.run_dir / EXAMPLES)))
+        examples = saved_examples(table, cells, EXAMPLES)
         if not examples:
             return {}
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
         from matplotlib.patches import Rectangle
 
-        from harness.report.build import figure_png
+        from harness.report.build import figure_png, plt  # the report's (headless) matplotlib
 
         columns = len(examples[0][1]["images"])
         fig, axes = plt.subplots(len(examples), columns, figsize=(1.6 * columns, 1.7 * len(examples)), squeeze=False)
