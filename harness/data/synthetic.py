@@ -152,6 +152,7 @@ def draw_object(rng: np.random.Generator, size: int, label: int, cx: float, cy: 
 
 
 def to_image(canvas: np.ndarray) -> Image.Image:
+    """A float canvas (HxWx3, 0-255) as an 8-bit image."""
     return Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8))
 
 

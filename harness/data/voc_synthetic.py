@@ -15,6 +15,7 @@ import numpy as np
 from harness.data.synthetic import CLASSES, background, draw_object, to_image
 from harness.data.voc import VocObject, annotation_xml
 from harness.io import atomic_directory, atomic_write_json
+from harness.localization.boxes import iou
 
 FORMAT_VERSION = 1
 YEAR_SET = "VOC2007"
@@ -39,14 +40,6 @@ class VocSyntheticSpec:
                 f"-seed{self.seed}")
 
 
-def _iou(a: tuple, b: tuple) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(w, 0) * max(h, 0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union
-
-
 def render_scene(rng: np.random.Generator, spec: VocSyntheticSpec):
     """One image (PIL) and its objects (VOC 1-based inclusive boxes)."""
     size = spec.image_size
@@ -58,7 +51,7 @@ def render_scene(rng: np.random.Generator, spec: VocSyntheticSpec):
             side = rng.uniform(spec.min_side, spec.max_side) * size
             cx, cy = rng.uniform(side / 2, size - side / 2, 2)
             box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-            if all(_iou(box, other) <= spec.max_overlap for other in boxes):
+            if (iou([box], boxes) <= spec.max_overlap).all():
                 break
         else:
             continue

@@ -56,8 +56,6 @@ def scale_schedule(cfg: Config, fraction: float) -> None:
     old = loop[key]
     new = max(1, round(old * fraction))
     loop[key] = new
-    if "val_interval" in loop:
-        loop["val_interval"] = min(loop["val_interval"], new)
     for scheduler in cfg.param_scheduler:
         if "milestones" in scheduler:
             scheduler["milestones"] = sorted({max(1, round(m * fraction)) for m in scheduler["milestones"]})

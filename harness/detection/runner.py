@@ -22,7 +22,7 @@ from harness.data.voc import VOC_CLASSES, check_voc, read_annotation
 from harness.data.voc_synthetic import generate_voc
 from harness.errors import HarnessError, UnknownNameError
 from harness.io import atomic_write_bytes, atomic_write_json
-from harness.train import RECORD
+from harness.train import RECORD, STATUS
 from harness.train.provenance import git_commit, hardware, package_versions
 
 EXAMPLES = "detection_examples.npz"
@@ -57,11 +57,12 @@ def locate_data(dataset: str, root: Path | None) -> tuple[Path, tuple[str, ...]]
     raise UnknownNameError(f"unknown detection data set {dataset!r}; known: {', '.join(DATASETS)}")
 
 
-def _examples(model: torch.nn.Module, dataset, devkit: Path, count: int) -> dict[str, np.ndarray]:
+def _examples(model: torch.nn.Module, dataset, count: int) -> dict[str, np.ndarray]:
     """Predictions (score >= EXAMPLE_MIN_SCORE) and ground truth of the first test images, in image pixels."""
     from mmengine.dataset import pseudo_collate
 
     arrays: dict[str, np.ndarray] = {}
+    classes = dataset.metainfo["classes"]
     model.eval()
     for i in range(min(count, len(dataset))):
         sample = dataset[i]
@@ -73,7 +74,6 @@ def _examples(model: torch.nn.Module, dataset, devkit: Path, count: int) -> dict
         scale = min(1.0, EXAMPLE_MAX_SIDE / max(image.size))
         image = image.resize((round(image.width * scale), round(image.height * scale)))
         _, objects = read_annotation(path.parent.parent / "Annotations" / f"{path.stem}.xml")
-        classes = dataset.metainfo["classes"]
         truth = [[(o.box[0] - 1) * scale, (o.box[1] - 1) * scale, o.box[2] * scale, o.box[3] * scale,
                   classes.index(o.name), o.difficult] for o in objects if o.name in classes]
         arrays[f"image_{i}"] = np.asarray(image)
@@ -101,7 +101,7 @@ def run_detection(config: dict[str, Any], run_dir: Path, progress: bool = True) 
                        schedule_fraction=config.get("schedule_fraction", 1.0))
     check_voc(devkit, voc_splits(cfg))
     converted = run_dir / "backbone.pth"
-    cfg.custom_hooks = list(cfg.get("custom_hooks", [])) + [dict(type="HarnessStatusHook", path=str(run_dir / "status.json"))]
+    cfg.custom_hooks = list(cfg.get("custom_hooks", [])) + [dict(type="HarnessStatusHook", path=str(run_dir / STATUS))]
     if (work_dir / "last_checkpoint").is_file():  # interrupted: continue from mmengine's last checkpoint
         cfg.resume, cfg.load_from = True, None
     else:
@@ -118,7 +118,7 @@ def run_detection(config: dict[str, Any], run_dir: Path, progress: bool = True) 
     if "pascal_voc/mAP" not in metrics:
         raise HarnessError(f"the test metric returned no mAP: {metrics}")
     per_class = {k.split("/AP_", 1)[1]: v for k, v in metrics.items() if "/AP_" in k}
-    examples = _examples(runner.model, runner.test_dataloader.dataset, devkit, EXAMPLE_COUNT)
+    examples = _examples(runner.model, runner.test_dataloader.dataset, EXAMPLE_COUNT)
     examples["classes"] = np.asarray(classes)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **examples)

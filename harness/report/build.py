@@ -7,7 +7,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import jinja2
 import matplotlib
@@ -116,6 +116,22 @@ def figure_png(fig) -> bytes:
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def image_grid(examples: list[tuple[str, Any]], columns: int, draw: Callable[[Any, Any, int], None],
+               cell_size: tuple[float, float], title: str) -> bytes:
+    """A PNG of example images: one row per ``(name, data)``, labelled with the name, and ``columns`` bare
+    axes per row, each filled by ``draw(ax, data, column)`` (the tasks' CAM and box figures)."""
+    fig, axes = plt.subplots(len(examples), columns, figsize=(cell_size[0] * columns, cell_size[1] * len(examples)),
+                             squeeze=False)
+    for r, (name, data) in enumerate(examples):
+        for c in range(columns):
+            draw(axes[r][c], data, c)
+            axes[r][c].set_xticks([])
+            axes[r][c].set_yticks([])
+        axes[r][0].set_ylabel(name, fontsize=7)
+    fig.suptitle(title, fontsize=8)
+    return figure_png(fig)
 
 
 def curves_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:

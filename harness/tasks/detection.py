@@ -61,32 +61,25 @@ class DetectionTask(Task):
     def report_figures(self, table, cells, scale):
         """Predicted boxes (red, with class and score) and ground truth (green; difficult dashed) on the same
         test images, one row per backbone method."""
-        from harness.detection.runner import EXAMPLES
+        from harness.detection.runner import EXAMPLE_MIN_SCORE, EXAMPLES
 
         examples = saved_examples(table, cells, EXAMPLES)
         if not examples:
             return {}
         from matplotlib.patches import Rectangle
 
-        from harness.report.build import figure_png, plt  # the report's (headless) matplotlib
+        from harness.report.build import image_grid
+
+        def draw(ax, data, c: int) -> None:
+            ax.imshow(data[f"image_{c}"])
+            for x1, y1, x2, y2, _, difficult in data[f"truth_{c}"]:
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="lime", linewidth=1.0,
+                                       linestyle="--" if difficult else "-"))
+            for x1, y1, x2, y2, score, label in data[f"pred_{c}"]:
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="red", linewidth=1.0))
+                ax.text(x1, y1, f"{data['classes'][int(label)]} {score:.2f}", fontsize=5, color="white",
+                        bbox=dict(facecolor="red", alpha=0.6, pad=0.5, linewidth=0))
 
         columns = sum(key.startswith("image_") for key in examples[0][1].files)
-        fig, axes = plt.subplots(len(examples), columns, figsize=(2.2 * columns, 2.3 * len(examples)), squeeze=False)
-        for r, (name, data) in enumerate(examples):
-            classes = list(data["classes"])
-            for c in range(columns):
-                ax = axes[r][c]
-                ax.imshow(data[f"image_{c}"])
-                for x1, y1, x2, y2, _, difficult in data[f"truth_{c}"]:
-                    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="lime", linewidth=1.0,
-                                           linestyle="--" if difficult else "-"))
-                for x1, y1, x2, y2, score, label in data[f"pred_{c}"]:
-                    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="red", linewidth=1.0))
-                    ax.text(x1, y1, f"{classes[int(label)]} {score:.2f}", fontsize=5, color="white",
-                            bbox=dict(facecolor="red", alpha=0.6, pad=0.5, linewidth=0))
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if c == 0:
-                    ax.set_ylabel(name, fontsize=7)
-        fig.suptitle(f"{table.title}: predictions (red, score >= 0.3) and ground truth (green) [{scale} scale]", fontsize=8)
-        return {"boxes": figure_png(fig)}
+        title = f"{table.title}: predictions (red, score >= {EXAMPLE_MIN_SCORE}) and ground truth (green) [{scale} scale]"
+        return {"boxes": image_grid(examples, columns, draw, (2.2, 2.3), title)}

@@ -124,21 +124,15 @@ class LocalizationTask(ClassificationTask):
             return {}
         from matplotlib.patches import Rectangle
 
-        from harness.report.build import figure_png, plt  # the report's (headless) matplotlib
+        from harness.report.build import image_grid
+
+        def draw(ax, data, c: int) -> None:
+            ax.imshow(data["images"][c])
+            ax.imshow(data["cams"][c].astype(np.float32), cmap="jet", alpha=0.45, vmin=0, vmax=1)
+            for box, colour in ((data["gt_boxes"][c], "lime"), (data["cam_boxes"][c], "red")):
+                x1, y1, x2, y2 = box
+                ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.2))
 
         columns = len(examples[0][1]["images"])
-        fig, axes = plt.subplots(len(examples), columns, figsize=(1.6 * columns, 1.7 * len(examples)), squeeze=False)
-        for r, (name, data) in enumerate(examples):
-            for c in range(columns):
-                ax = axes[r][c]
-                ax.imshow(data["images"][c])
-                ax.imshow(data["cams"][c].astype(np.float32), cmap="jet", alpha=0.45, vmin=0, vmax=1)
-                for box, colour in ((data["gt_boxes"][c], "lime"), (data["cam_boxes"][c], "red")):
-                    x1, y1, x2, y2 = box
-                    ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.2))
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if c == 0:
-                    ax.set_ylabel(name, fontsize=7)
-        fig.suptitle(f"CAMs, CAM boxes (red) and ground truth (green) [{scale} scale]", fontsize=8)
-        return {"cams": figure_png(fig)}
+        return {"cams": image_grid(examples, columns, draw, (1.6, 1.7),
+                                   f"CAMs, CAM boxes (red) and ground truth (green) [{scale} scale]")}
