@@ -16,15 +16,15 @@ import yaml
 
 from harness import augment
 from harness.errors import SpecError
-
-EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+from harness.paths import EXPERIMENTS
+from harness.tasks import TASKS
 SCALES = ("smoke", "reduced", "paper")
 METRICS = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
 TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes", "reference", "paper_columns", "sweep"}
 ROW_KEYS = {"name", "method", "params", "model", "model_kwargs", "data_policy", "backbone", "planned", "quoted", "extra"}
 SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones", "seeds", "method_defaults",
               "model_map", "cost", "require_stand_in", "weight_decay", "head_lr", "init_from", "cam_threshold",
-              "detector", "backbone_checkpoint", "schedule_fraction"}
+              "detector", "backbone_checkpoint", "schedule_fraction", "eval_transform"}
 
 
 @dataclass(frozen=True)
@@ -68,10 +68,25 @@ def _fail(path: Path, where: str, message: str) -> SpecError:
     return SpecError(f"{path}: {where}: {message}")
 
 
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content; a syntax error becomes a :class:`SpecError` naming the file, line and column."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = " ".join(filter(None, [getattr(err, "context", None), getattr(err, "problem", None)])) or str(err)
+        raise SpecError(f"{path}: {where}: invalid YAML: {problem}") from None
+
+
 def load_protocols(path: Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     path = path or EXPERIMENTS / "protocols.yaml"
-    protocols = yaml.safe_load(path.read_text())
+    protocols = read_yaml(path)
+    if not isinstance(protocols, dict):
+        raise _fail(path, "top level", "expected a mapping of protocol families")
     for family, scales in protocols.items():
+        if not isinstance(scales, dict) or not all(isinstance(v, dict) for v in scales.values()):
+            raise _fail(path, family, "expected a mapping of scales (smoke, reduced, paper), each a mapping of settings")
         for scale, settings in scales.items():
             if scale not in SCALES:
                 raise _fail(path, f"{family}.{scale}", f"unknown scale (known: {', '.join(SCALES)})")
@@ -83,7 +98,7 @@ def load_protocols(path: Path | None = None) -> dict[str, dict[str, dict[str, An
 
 def load_table(path: Path, protocols: dict[str, Any]) -> Table:
     """Parse and validate one table spec; every error names the file and the field."""
-    data = yaml.safe_load(Path(path).read_text())
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise _fail(path, "top level", "expected a mapping")
     unknown = set(data) - TABLE_KEYS
@@ -92,8 +107,9 @@ def load_table(path: Path, protocols: dict[str, Any]) -> Table:
     for key in ("id", "title", "task", "protocol", "model", "metrics", "baseline", "rows"):
         if key not in data:
             raise _fail(path, key, "missing")
-    from harness.tasks import TASKS  # tasks import this module
-
+    for key in ("rows", "metrics"):
+        if not isinstance(data[key], list) or not data[key]:
+            raise _fail(path, key, "expected a non-empty list")
     if data["task"] not in TASKS:
         raise _fail(path, "task", f"unknown task {data['task']!r} (known: {', '.join(TASKS)})")
     if data["protocol"] not in protocols:

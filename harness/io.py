@@ -1,8 +1,11 @@
-"""Atomic file writes: a reader never sees a half-written result, checkpoint or report."""
+"""Atomic file writes (a reader never sees a half-written result, checkpoint or report) with the permissions
+the user's umask gives ordinary files, and checkpoint reads that cannot run code."""
 from __future__ import annotations
 
+import collections
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -10,6 +13,26 @@ from pathlib import Path
 from typing import Any, Callable, IO, Iterator
 
 import torch
+
+from harness.errors import HarnessError
+
+
+def current_umask() -> int:
+    """The process's umask (read without changing it where Linux allows, else set and restored at once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _publish_mode(path: Path | str, directory: bool = False) -> None:
+    """Give a file made by ``mkstemp``/``mkdtemp`` (mode 0600/0700) the mode ``open``/``mkdir`` would have given."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
 def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
@@ -22,6 +45,7 @@ def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        _publish_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -54,6 +78,7 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         yield staging
+        _publish_mode(staging, directory=True)
         try:
             staging.rename(target)
         except OSError:
@@ -61,3 +86,38 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+CHECKPOINT_TYPES = [collections.Counter]  # what the harness's checkpoints hold besides tensors and plain data
+                                          # (MultiStepLR keeps its milestones in a Counter)
+
+
+class UnsafeCheckpointError(HarnessError):
+    """A checkpoint holds objects that ``weights_only`` loading refuses (it could run code)."""
+
+
+class CorruptFileError(HarnessError):
+    """A file cannot be read back (truncated, partly copied, not a checkpoint at all)."""
+
+
+def load_torch(path: Path, map_location: Any = "cpu", allowed: list | None = None) -> Any:
+    """``torch.load`` with ``weights_only=True``: only tensors, plain Python data and the types the harness
+    saves (plus ``allowed``) are rebuilt, so a checkpoint given by path cannot run code.
+
+    Raises :class:`UnsafeCheckpointError` for a file holding anything else, :class:`CorruptFileError` for one
+    that cannot be read (a truncated copy), ``FileNotFoundError`` for none.
+    """
+    with torch.serialization.safe_globals(CHECKPOINT_TYPES + list(allowed or [])):
+        try:
+            return torch.load(path, map_location=map_location, weights_only=True)
+        except FileNotFoundError:
+            raise
+        except pickle.UnpicklingError as err:
+            if "weights only load failed" in str(err).lower():
+                unsupported = next((line.strip() for line in str(err).splitlines() if "Unsupported global" in line), "")
+                raise UnsafeCheckpointError(
+                    f"{path}: refused to load: it holds objects other than weights and the harness's own types "
+                    f"({unsupported or 'see torch.load'}); only load files you trust, with torch.load yourself") from None
+            raise CorruptFileError(f"{path}: unreadable ({err})") from err
+        except (RuntimeError, EOFError, OSError, ValueError) as err:
+            raise CorruptFileError(f"{path}: unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err

@@ -2,22 +2,22 @@
 processes (``--jobs N``), record failures, and resume interrupted jobs from their checkpoints."""
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tqdm import tqdm
 
 from harness.experiments import Table
 from harness.errors import HarnessError
 from harness.io import atomic_write_json
+from harness.locks import hold_lock, lock_holder
+from harness.paths import ROOT
 from harness.tasks import TASKS, Unrunnable
 from harness.train import FAILURE, RECORD, STATUS
 
@@ -118,7 +118,24 @@ def expand(tables: list[Table], protocols: dict[str, Any], scale: str, results: 
                                     depends_on=task.dependencies(config))
                 jobs[key].cells.append((table.id, row.name, seed))
                 cells.append(Cell(table.id, row.name, seed, job=jobs[key]))
+    if wanted is not None:
+        known = {name.lower() for t in tables for r in t.rows for name in (r.name, r.method or "")} - {""}
+        unknown = sorted(wanted - known)
+        if unknown:
+            methods = sorted({r.method for t in tables for r in t.rows if r.method})
+            raise HarnessError(f"--methods {' '.join(unknown)}: no row of the selected tables has this method or name "
+                               f"(their methods: {', '.join(methods)})")
     return list(jobs.values()), cells
+
+
+def check_data(jobs: list[Job]) -> None:
+    """Fail, with the fix, if any unfinished job's data are missing (each distinct configuration checked once)."""
+    seen = set()
+    for job in jobs:
+        identity = (job.task, json.dumps(job.config, sort_keys=True, default=str))
+        if job.status() != "finished" and identity not in seen:
+            seen.add(identity)
+            TASKS[job.task].check_data(job.config)
 
 
 def format_plan(jobs: list[Job], cells: list[Cell]) -> str:
@@ -141,40 +158,31 @@ def format_plan(jobs: list[Job], cells: list[Cell]) -> str:
     return "\n".join(lines)
 
 
-@contextmanager
-def results_lock(results: Path) -> Iterator[None]:
+RESULTS_LOCK = ".lock"
+RUN_LOCK = ".owner"  # held by the worker running a job, for the whole job
+ORCHESTRATOR_PID = "MIXBENCH_ORCHESTRATOR_PID"  # tells a worker whose death it must not outlive
+
+
+def results_lock(results: Path):
     """One orchestrator per results folder: a second one is refused with a clear message."""
-    results.mkdir(parents=True, exist_ok=True)
-    path = results / ".lock"
-    handle = open(path, "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise HarnessError(f"{results} is in use by {holder}; wait for it to finish or use --results elsewhere") from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"run_all.py (pid {os.getpid()})")
-    handle.flush()
-    try:
-        yield
-    finally:
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+    return hold_lock(Path(results) / RESULTS_LOCK, "run_all.py", "wait for it to finish or use --results elsewhere")
+
+
+def run_lock(run_dir: Path):
+    """One process per run folder (the worker that runs the job holds it)."""
+    return hold_lock(Path(run_dir) / RUN_LOCK, "a worker", "a job's folder is written by one process at a time")
 
 
 def _start(job: Job, threads: int) -> subprocess.Popen:
     job.run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(job.run_dir / "job.json", {"task": job.task, "config": job.config, "key": job.key, "cells": job.cells})
     (job.run_dir / FAILURE).unlink(missing_ok=True)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **{ORCHESTRATOR_PID: str(os.getpid())})
     log = open(job.run_dir / "job.log", "a")
     log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start ({job.status()}) ===\n")
     log.flush()
     process = subprocess.Popen([sys.executable, "-m", "harness.worker", str(job.run_dir)], stdout=log,
-                               stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).resolve().parents[1])
+                               stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     log.close()
     return process
 
@@ -239,8 +247,21 @@ def execute(jobs: list[Job], workers: int = 1, progress: bool = True) -> dict[st
                 if job is None:
                     break
                 todo.remove(job)
-                running[job.key] = (job, _start(job, threads))
+                holder = lock_holder(job.run_dir / RUN_LOCK)
+                if holder:  # an earlier orchestrator's worker (or a hand-started one) still runs it: wait for it
+                    tqdm.write(f"{job.key}: its folder is in use by {holder}; waiting for it instead of starting a second worker")
+                running[job.key] = (job, None if holder else _start(job, threads))
             for key, (job, process) in list(running.items()):
+                if process is None:  # adopted
+                    if lock_holder(job.run_dir / RUN_LOCK):
+                        continue
+                    del running[key]
+                    if job.status() == "finished":
+                        outcome["finished"].append(job)
+                        bar.update(1)
+                    else:  # it stopped before the end: resume it here
+                        todo.insert(0, job)
+                    continue
                 if process.poll() is None:
                     continue
                 del running[key]
@@ -254,9 +275,10 @@ def execute(jobs: list[Job], workers: int = 1, progress: bool = True) -> dict[st
             bar.set_postfix_str(" | ".join(f"{j.cells[0][1]} {j.progress()}" for j, _ in running.values()))
             time.sleep(0.5)
     except KeyboardInterrupt:
-        for job, process in running.values():
+        started = [process for _, process in running.values() if process is not None]
+        for process in started:
             process.terminate()
-        for job, process in running.values():
+        for process in started:
             process.wait()
         raise
     finally:

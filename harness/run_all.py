@@ -4,13 +4,15 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from harness import augment
-from harness.experiments import EXPERIMENTS, SCALES, load_protocols, load_tables, paper_values, select_tables
-from harness.orchestrate import execute, expand, format_plan, results_lock
+from harness.cli import run_cli
+from harness.errors import HarnessError
+from harness.experiments import SCALES, load_protocols, load_tables, paper_values, select_tables
+from harness.orchestrate import check_data, execute, expand, format_plan, results_lock
+from harness.paths import EXPERIMENTS, ROOT
 from harness.report import build_report
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,7 +33,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=ROOT / "results")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
     parser.add_argument("--no-progress", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for flag, value, least in (("--jobs", args.jobs, 1), ("--workers", args.workers, 0), ("--epochs", args.epochs, 1)):
+        if value is not None and value < least:
+            raise HarnessError(f"{flag} must be at least {least}, got {value}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plan:
         print(format_plan(jobs, cells))
         return 0
+    if not args.report_only:
+        check_data(jobs)  # a wrong --data-root stops here, before any job starts or any file is written
     with results_lock(args.results):
         outcome = {"failed": []}
         if not args.report_only:
@@ -57,3 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         paths = build_report(tables, jobs, cells, paper_values(args.experiments), args.scale, args.reports)
     print(f"report: {paths['html']} and {paths['markdown']} ({time.perf_counter() - started:.0f} s)")
     return 1 if outcome["failed"] else 0
+
+
+def cli() -> NoReturn:
+    """The ``mixbench-run-all`` command."""
+    run_cli(main)

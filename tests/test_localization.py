@@ -6,42 +6,145 @@ import pytest
 import torch
 
 from harness.localization import cam_boxes, class_activation_maps, iou, localization_scores, normalize_maps
-from harness.localization.boxes import component_boxes
+from harness.localization.metrics import THRESHOLDS
 
 
-def test_one_blob_gives_its_tight_box():
-    mask = np.zeros((10, 12), dtype=bool)
-    mask[2:5, 3:9] = True
-    assert component_boxes(mask).tolist() == [[3, 2, 9, 5]]
+def test_one_blob_gives_its_box_as_wsolevaluation_writes_it():
+    cam = torch.zeros(1, 10, 12)
+    cam[0, 2:5, 3:9] = 1.0  # rows 2-4, columns 3-8
+    assert cam_boxes(cam, 0.5)[0].tolist() == [[3, 2, 9, 5]]  # x1 = x + w, y1 = y + h (one past the last pixel)
 
 
 def test_two_blobs_the_largest_is_chosen_and_all_are_listed():
-    mask = np.zeros((10, 10), dtype=bool)
-    mask[0:2, 0:2] = True  # 4 pixels
-    mask[5:9, 4:9] = True  # 20 pixels
-    assert component_boxes(mask).tolist() == [[4, 5, 9, 9]]
-    assert component_boxes(mask, largest_only=False).tolist() == [[4, 5, 9, 9], [0, 0, 2, 2]]
+    cam = torch.zeros(1, 10, 10)
+    cam[0, 0:2, 0:2] = 1.0  # 4 pixels
+    cam[0, 5:9, 4:9] = 1.0  # 20 pixels
+    assert cam_boxes(cam, 0.5)[0].tolist() == [[4, 5, 9, 9]]
+    assert sorted(cam_boxes(cam, 0.5, largest_only=False)[0].tolist()) == [[0, 0, 2, 2], [4, 5, 9, 9]]
 
 
-def test_blob_touching_the_border():
-    mask = np.zeros((6, 6), dtype=bool)
-    mask[3:, 4:] = True
-    assert component_boxes(mask).tolist() == [[4, 3, 6, 6]]
-    assert component_boxes(np.zeros((3, 3), dtype=bool)).shape == (0, 4)
+def test_blob_touching_the_border_is_clipped_to_the_last_pixel_and_an_empty_map_gives_the_zero_box():
+    cam = torch.zeros(1, 6, 6)
+    cam[0, 3:, 4:] = 1.0
+    assert cam_boxes(cam, 0.5)[0].tolist() == [[4, 3, 5, 5]]  # x + w = 6 clipped to W - 1 = 5
+    assert cam_boxes(torch.zeros(1, 3, 3), 0.5)[0].tolist() == [[0, 0, 0, 0]]
 
 
-def test_threshold_is_a_fraction_of_the_maximum():
+def test_threshold_is_strictly_above_int_of_a_fraction_of_the_uint8_maximum():
     cam = torch.zeros(1, 8, 8)
-    cam[0, 1:3, 1:3] = 1.0
-    cam[0, 5:8, 4:8] = 0.5  # 12 pixels, above 0.4 * max only
-    assert cam_boxes(cam, 0.4)[0].tolist() == [[4, 5, 8, 8]]
+    cam[0, 1:3, 1:3] = 1.0  # 255
+    cam[0, 5:8, 4:8] = 0.5  # 127: 12 pixels
+    assert cam_boxes(cam, 0.4)[0].tolist() == [[4, 5, 7, 7]]  # 127 > int(0.4 * 255) = 102
     assert cam_boxes(cam, 0.6)[0].tolist() == [[1, 1, 3, 3]]
+    assert cam_boxes(cam, 127 / 255 + 1e-9)[0].tolist() == [[1, 1, 3, 3]]  # int(127.0...) = 127: 127 is not above it
 
 
-def test_iou_hand_computed():
+def test_iou_hand_computed_in_both_conventions():
     a = np.array([[0, 0, 4, 4]])
-    b = np.array([[2, 2, 6, 6], [0, 0, 4, 4], [4, 4, 8, 8]])
-    np.testing.assert_allclose(iou(a, b), [[4 / 28, 1.0, 0.0]])
+    b = np.array([[2, 2, 6, 6], [0, 0, 4, 4], [4, 4, 8, 8], [5, 5, 8, 8]])
+    np.testing.assert_allclose(iou(a, b), [[4 / 28, 1.0, 0.0, 0.0]])
+    np.testing.assert_allclose(iou(a, b, inclusive=True), [[9 / 41, 1.0, 1 / 49, 0.0]])
+
+
+# --- an independent re-statement of wsolevaluation's box evaluation (evaluation.py: compute_bboxes_from_scoremaps,
+# calculate_multiple_iou, BoxEvaluator with multi_contour_eval False/True and iou_threshold_list 30/50/70),
+# written per image and per threshold as the reference does, to check the harness's vectorised version against.
+def reference_boxes(scoremap: np.ndarray, threshold: float, multi_contour: bool) -> list[list[int]]:
+    import cv2
+
+    height, width = scoremap.shape
+    image = np.expand_dims((scoremap * 255).astype(np.uint8), 2)
+    _, binary = cv2.threshold(src=image, thresh=int(threshold * np.max(image)), maxval=255, type=cv2.THRESH_BINARY)
+    contours = cv2.findContours(image=binary, mode=cv2.RETR_TREE, method=cv2.CHAIN_APPROX_SIMPLE)[0]
+    if len(contours) == 0:
+        return [[0, 0, 0, 0]]
+    if not multi_contour:
+        contours = [max(contours, key=cv2.contourArea)]
+    boxes = []
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
+    return boxes
+
+
+def reference_iou(box, truth) -> float:
+    inter_w = max(0, min(box[2], truth[2]) - max(box[0], truth[0]) + 1)
+    inter_h = max(0, min(box[3], truth[3]) - max(box[1], truth[1]) + 1)
+    inter = inter_w * inter_h
+    union = (box[2] - box[0] + 1) * (box[3] - box[1] + 1) + (truth[2] - truth[0] + 1) * (truth[3] - truth[1] + 1) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def reference_resize_box(box, size, new_size=(224, 224)):
+    return [int(float(v) * float(new_size[i % 2]) / float(size[i % 2])) for i, v in enumerate(box)]
+
+
+def reference_max_box_acc(scoremaps, gt_boxes, thresholds, multi_contour: bool, iou_percents) -> dict[int, float]:
+    correct = {p: np.zeros(len(thresholds)) for p in iou_percents}
+    for scoremap, truths in zip(scoremaps, gt_boxes):
+        best = []
+        for threshold in thresholds:
+            best.append(max(reference_iou(box, truth) for box in reference_boxes(scoremap, threshold, multi_contour)
+                            for truth in truths))
+        for p in iou_percents:
+            correct[p][np.where(np.asarray(best) >= p / 100)[0]] += 1
+    return {p: (correct[p] * 100.0 / len(scoremaps)).max() for p in iou_percents}
+
+
+def varied_score_maps(count: int, size: tuple[int, int], seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Smooth blobs (one to four, various widths) plus noise, min-max normalised, and one to three ground-truth
+    boxes each given in a random original image size and resized to ``size`` with int() as the reference does."""
+    rng = np.random.default_rng(seed)
+    height, width = size
+    yy, xx = np.mgrid[0:height, 0:width]
+    maps, boxes = [], []
+    for _ in range(count):
+        field = rng.uniform(0, 0.3) * rng.random((height, width))
+        for _ in range(rng.integers(1, 5)):
+            cy, cx = rng.uniform(0, height), rng.uniform(0, width)
+            sy, sx = rng.uniform(3, height / 3), rng.uniform(3, width / 3)
+            field += rng.uniform(0.2, 1.0) * np.exp(-((yy - cy) ** 2 / (2 * sy ** 2) + (xx - cx) ** 2 / (2 * sx ** 2)))
+        field = ((field - field.min()) / (field.max() - field.min())).astype(np.float32)
+        maps.append(field)
+        original = (int(rng.integers(200, 600)), int(rng.integers(200, 600)))  # (w, h)
+        truths = []
+        for _ in range(rng.integers(1, 4)):
+            x0, x1 = sorted(rng.uniform(0, original[0], 2))
+            y0, y1 = sorted(rng.uniform(0, original[1], 2))
+            truths.append(reference_resize_box([x0, y0, x1, y1], original, (width, height)))
+        boxes.append(np.array(truths))
+    return np.stack(maps), boxes
+
+
+@pytest.mark.parametrize("size,seed", [((224, 224), 0), ((224, 224), 1), ((96, 160), 2)])
+def test_max_box_acc_and_v2_equal_wsolevaluation_on_varied_maps(size, seed):
+    maps, boxes = varied_score_maps(40, size, seed)
+    thresholds = THRESHOLDS[::3]  # a third of the grid keeps the pure-Python reference fast
+    scores = localization_scores(torch.from_numpy(maps), torch.from_numpy(maps), np.ones(len(maps), bool), boxes,
+                                 thresholds=thresholds)
+    v1 = reference_max_box_acc(maps, boxes, thresholds, multi_contour=False, iou_percents=[50])[50]
+    v2 = reference_max_box_acc(maps, boxes, thresholds, multi_contour=True, iou_percents=[30, 50, 70])
+    assert scores.max_box_acc == pytest.approx(v1, abs=1e-9)
+    assert scores.max_box_acc_v2 == pytest.approx(np.average([v2[30], v2[50], v2[70]]), abs=1e-9)
+    assert 0 < scores.max_box_acc < 100 and scores.max_box_acc_v2 != scores.max_box_acc  # the maps discriminate
+    # the paper's GT-known Loc and Top-1 Loc use the same boxes at sigma = 0.15
+    known = reference_max_box_acc(maps, boxes, [0.15], multi_contour=False, iou_percents=[50])[50]
+    assert scores.gt_known_loc == pytest.approx(known, abs=1e-9)
+
+
+def test_threshold_grid_is_wsolevaluations():
+    np.testing.assert_array_equal(THRESHOLDS, np.arange(0, 1, 0.01))
+
+
+def test_boxes_are_resized_with_int_as_wsolevaluation_does():
+    from harness.data.localization import boxes_after_resize_crop
+
+    box = np.array([[10.7, 20.2, 300.9, 250.5]])
+    assert boxes_after_resize_crop(box, 500, 375, 224, 224).tolist() == [reference_resize_box(box[0], (500, 375))]
+    # the paper's transform: resize 256x256 then centre crop 224 (offset 16), clipped to the crop
+    expected = [max(0, int(10.7 * 256 / 500) - 16), max(0, int(20.2 * 256 / 375) - 16), min(223, int(300.9 * 256 / 500) - 16),
+                int(250.5 * 256 / 375) - 16]
+    assert boxes_after_resize_crop(box, 500, 375).tolist() == [expected]
 
 
 def test_cam_equals_direct_computation():
@@ -71,7 +174,7 @@ def test_metrics_on_a_constructed_case():
     maps[:, 2:6, 2:6] = 1.0
     maps[2, 2:6, 2:6] = 0.3
     maps[2, 8:10, 8:10] = 1.0
-    gt = [np.array([[2, 2, 6, 6]])] * 3
+    gt = [np.array([[2, 2, 6, 6]])] * 3  # the blob's box as the reference writes it (x + w, y + h)
     correct = np.array([True, False, True])
     scores = localization_scores(maps, maps, correct, gt, threshold=0.15, thresholds=np.array([0.1, 0.5]))
     assert scores.top1_cls == pytest.approx(200 / 3)
@@ -85,7 +188,7 @@ def test_metrics_on_a_constructed_case():
 def test_several_ground_truth_boxes_take_the_best():
     maps = torch.zeros(1, 10, 10)
     maps[0, 6:10, 6:10] = 1.0
-    gt = [np.array([[0, 0, 3, 3], [6, 6, 10, 10]])]
+    gt = [np.array([[0, 0, 3, 3], [6, 6, 9, 9]])]
     scores = localization_scores(maps, maps, np.array([True]), gt, thresholds=np.array([0.5]))
     assert scores.top1_loc == 100.0
 
@@ -108,8 +211,8 @@ def test_cub_loader_reads_cubs_own_layout():
     x, y, w, h = map(float, next(line.split()[1:] for line in (root / "bounding_boxes.txt").read_text().splitlines()
                                  if line.split()[0] == first_test))
     width, height = test.sizes[0]
-    expected = [x * 256 / width - 16, y * 256 / height - 16, (x + w) * 256 / width - 16, (y + h) * 256 / height - 16]
-    np.testing.assert_allclose(test.gt_boxes(0)[0], np.clip(expected, 0, 224))
+    expected = [int(v * 256 / size) - 16 for v, size in zip((x, y, x + w, y + h), (width, height, width, height))]
+    assert test.gt_boxes(0)[0].tolist() == np.clip(expected, 0, 223).tolist()
     label_line = next(line for line in (root / "image_class_labels.txt").read_text().splitlines() if line.split()[0] == first_test)
     assert label == int(label_line.split()[1]) - 1
 

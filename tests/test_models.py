@@ -56,3 +56,21 @@ def test_pretrained_weights_are_never_requested():
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3)
     with pytest.raises(UnknownNameError, match="unknown model 'pyramidnet_9000'"):
         create_model("pyramidnet_9000", num_classes=3)
+
+
+@pytest.mark.parametrize("name, plain, size, cam_side", [("resnet50_wsol", "resnet50", 224, 14), ("resnet_tiny_wsol", "resnet_tiny", 64, 4)])
+def test_wsol_resnet_has_a_stride_one_undilated_last_stage(name, plain, size, cam_side):
+    """Appendix B: layer4 without stride (14x14 maps at 224 px) and without dilation (timm's output_stride=16
+    would dilate it); the weights are the plain network's, so its ImageNet runs load unchanged."""
+    model, reference = create_model(name, 10).eval(), create_model(plain, 10)
+    with torch.no_grad():
+        features = model.forward_features(torch.zeros(1, 3, size, size))
+    assert features.shape[-2:] == (cam_side, cam_side)
+    assert reference.forward_features(torch.zeros(1, 3, size, size)).shape[-1] == cam_side // 2
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(m.dilation == (1, 1) for m in convs)
+    assert all(m.stride == (1, 1) for m in model.layer4.modules() if isinstance(m, torch.nn.Conv2d))
+    assert {k: v.shape for k, v in model.state_dict().items()} == {k: v.shape for k, v in reference.state_dict().items()}
+    assert model.feature_info[-1]["reduction"] == 16
+    dilated = create_model(plain, 10, output_stride=16)  # what the harness used before: not the paper's network
+    assert any(m.dilation != (1, 1) for m in dilated.layer4.modules() if isinstance(m, torch.nn.Conv2d))

@@ -161,3 +161,76 @@ def test_jobs_wait_for_their_dependencies_and_fail_when_one_cannot_finish(tmp_pa
     status["backbone"] = "failed"
     _, blocked = next_ready([finetune], set(), lambda key: status[key])
     assert "backbone is failed" in blocked[0][1]
+
+
+def tiny_experiments(tmp_path: Path, rows: str, epochs: int) -> Path:
+    """An experiments folder holding the tiny protocol (``epochs`` long) and one table."""
+    import shutil
+
+    import yaml
+
+    experiments = tmp_path / "experiments"
+    (experiments / "tables").mkdir(parents=True)
+    (experiments / "protocols.yaml").write_text(yaml.safe_dump({"tiny": {"smoke": dict(TINY["tiny"]["smoke"], epochs=epochs)}}))
+    write_table(experiments / "tables", rows)
+    shutil.copy(ROOT / "experiments" / "paper_tables.csv", experiments)
+    return experiments
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_workers_die_with_a_killed_orchestrator(tmp_path, data_root):
+    """kill -9 of run_all.py (out of memory, a dropped SSH session) must not leave workers writing on."""
+    import re
+
+    from harness.locks import lock_holder
+
+    experiments = tiny_experiments(tmp_path, "  - {name: Baseline, method: none}\n", epochs=200)
+    results = tmp_path / "results"
+    orchestrator = subprocess.Popen(
+        [sys.executable, "run_all.py", "--experiments", str(experiments), "--results", str(results), "--reports",
+         str(tmp_path / "reports"), "--data-root", str(data_root), "--no-progress", "--jobs", "1"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, holder = time.time() + 120, None
+    while holder is None and time.time() < deadline:
+        holder = next(filter(None, (lock_holder(p) for p in results.glob("smoke/*/.owner"))), None)
+        time.sleep(0.2)
+    assert holder, "the worker never took its run folder"
+    worker = int(re.search(r"pid (\d+)", holder).group(1))
+    assert alive(worker)
+    os.kill(orchestrator.pid, signal.SIGKILL)
+    orchestrator.wait()
+    deadline = time.time() + 15
+    while alive(worker) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not alive(worker), "the worker outlived its orchestrator"
+    assert lock_holder(next(results.glob("smoke/*/.owner"))) is None
+
+
+def test_a_run_folder_is_owned_by_one_process(tmp_path, data_root):
+    """A folder whose worker is still alive (an orphan, a job started by hand) gets no second worker: the
+    orchestrator waits for it, then resumes what it left; a second worker started by hand is refused."""
+    import threading
+
+    from harness.orchestrate import run_lock
+
+    table, jobs, cells = tiny_jobs(tmp_path, data_root, "  - {name: Baseline, method: none}\n")
+    job, outcome = jobs[0], {}
+    job.run_dir.mkdir(parents=True)
+    (job.run_dir / "job.json").write_text(json.dumps({"task": job.task, "config": job.config}))
+    with run_lock(job.run_dir):
+        thread = threading.Thread(target=lambda: outcome.update(execute(jobs, workers=1, progress=False)))
+        thread.start()
+        time.sleep(2.0)
+        assert thread.is_alive() and not (job.run_dir / "job.log").exists()  # waiting, not running it twice
+        by_hand = subprocess.run([sys.executable, "-m", "harness.worker", str(job.run_dir)], cwd=ROOT,
+                                 capture_output=True, text=True, timeout=120)
+        assert by_hand.returncode == 2 and "is in use by a worker (pid" in by_hand.stderr
+    thread.join(timeout=300)
+    assert [j.key for j in outcome["finished"]] == [job.key] and job.status() == "finished"

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from harness.errors import NonFiniteLossError
+from harness.io import load_torch
 from harness.train import RunConfig, Trainer
 from harness.train.trainer import summarize
 
@@ -25,18 +26,47 @@ def test_resume_after_interruption_gives_identical_results(data_root, tmp_path):
     straight = Trainer(config, tmp_path / "straight", progress=False).run()
     assert Trainer(config, tmp_path / "resumed", progress=False).run(stop_after_epoch=1) is None
     assert not (tmp_path / "resumed" / "record.json").exists()
-    assert len(torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["curve"]) == 1
+    assert len(load_torch(tmp_path / "resumed" / "checkpoint.pt")["curve"]) == 1
     resumed = Trainer(config, tmp_path / "resumed", progress=False).run()
-    strip = lambda curve: [{k: v for k, v in row.items() if k != "epoch_time_s"} for row in curve]  # noqa: E731
-    assert strip(resumed["curve"]) == strip(straight["curve"])
-    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)["model"]
-    b = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["model"]
+    assert_same_run(resumed, straight, tmp_path / "resumed", tmp_path / "straight")
+    assert resumed["incidents"] == []
+
+
+def strip(curve):
+    return [{k: v for k, v in row.items() if k != "epoch_time_s"} for row in curve]
+
+
+def assert_same_run(record, reference, run_dir, reference_dir):
+    """Same curve and bit-identical final weights (exact: both runs on this machine)."""
+    assert strip(record["curve"]) == strip(reference["curve"])
+    a, b = load_torch(reference_dir / "checkpoint.pt")["model"], load_torch(run_dir / "checkpoint.pt")["model"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("damaged", [["checkpoint.pt"], ["checkpoint.pt", "checkpoint.prev.pt"]])
+def test_a_damaged_checkpoint_is_kept_aside_and_the_run_recovers(data_root, tmp_path, damaged):
+    """A truncated checkpoint (full disk, partial copy) must not fail the job forever: the previous checkpoint
+    is used, or the run restarts; the damaged file is kept aside, and the recovery is logged and recorded."""
+    config = tiny(data_root)
+    straight = Trainer(config, tmp_path / "straight", progress=False).run()
+    run_dir = tmp_path / "damaged"
+    Trainer(config, run_dir, progress=False).run(stop_after_epoch=2)
+    assert len(load_torch(run_dir / "checkpoint.prev.pt")["curve"]) == 1  # the epoch before is kept
+    for name in damaged:
+        data = (run_dir / name).read_bytes()
+        (run_dir / name).write_bytes(data[: len(data) // 3])
+    record = Trainer(config, run_dir, progress=False).run()
+    assert_same_run(record, straight, run_dir, tmp_path / "straight")
+    assert sorted(p.name.split(".corrupt-")[0] for p in run_dir.glob("*.corrupt-*")) == sorted(damaged)
+    text = " ".join(record["incidents"])
+    assert "checkpoint.pt was unreadable" in text
+    assert ("restarts from epoch 1" in text) == (len(damaged) == 2)
+    assert ("resumed from checkpoint.prev.pt (after epoch 1)" in text) == (len(damaged) == 1)
+
+
 def test_record_contents_and_learning(data_root, tmp_path):
-    config = tiny(data_root, method="none", model="resnet_cifar_tiny", batch_size=32, lr=0.05)
+    config = tiny(data_root, method="none", model="resnet_cifar_tiny", batch_size=32, lr=0.05, epochs=4, milestones=[2])
     record = Trainer(config, tmp_path, progress=False).run()
     on_disk = json.loads((tmp_path / "record.json").read_text())
     assert on_disk["config_hash"] == record["config_hash"] == config.config_hash()
@@ -44,15 +74,19 @@ def test_record_contents_and_learning(data_root, tmp_path):
         assert key in on_disk
     assert on_disk["packages"]["torch"].startswith("2.")
     curve = on_disk["curve"]
-    assert [row["epoch"] for row in curve] == [1, 2, 3]
-    assert [row["lr"] for row in curve] == pytest.approx([0.05, 0.05, 0.005])  # milestone 2: decay after epoch 2
-    assert curve[-1]["top1_err"] < 60  # chance is 90 %: the embedded data set is learnable
+    assert [row["epoch"] for row in curve] == [1, 2, 3, 4]
+    assert [row["lr"] for row in curve] == pytest.approx([0.05, 0.05, 0.005, 0.005])  # milestone 2: decay after epoch 2
+    # Learning, with a margin that holds on any CPU (other kernels give other figures from the same seed): ten
+    # classes, so chance is 90 % error; after four epochs the best epoch is far below it (58 % here,
+    # 63 % after three epochs on another machine), and the training loss has fallen well below ln(10) = 2.30.
+    assert on_disk["best"]["top1_err"] < 80
+    assert curve[-1]["train_loss"] < 0.85 * curve[0]["train_loss"] and curve[-1]["train_loss"] < 2.0
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
     assert [float(r["top1_err"]) for r in rows] == [row["top1_err"] for row in curve]
     assert any((tmp_path / "tb").iterdir())
     best = torch.load(tmp_path / "best_model.pt", weights_only=True)  # the weights a fine-tune may start from
     assert best["epoch"] == on_disk["best"]["epoch"]
-    assert best["model"].keys() == torch.load(tmp_path / "checkpoint.pt", weights_only=False)["model"].keys()
+    assert best["model"].keys() == load_torch(tmp_path / "checkpoint.pt")["model"].keys()
 
 
 def test_best_and_last_epoch():

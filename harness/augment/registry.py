@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
@@ -85,7 +86,19 @@ def load_plugins(plugins: Iterable[str]) -> None:
             spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except SyntaxError as err:
+                del sys.modules[module_name]
+                raise HarnessError(f"plugin {path}, line {err.lineno}: {err.msg}; fix the file and run again") from None
+            except HarnessError:
+                del sys.modules[module_name]
+                raise
+            except Exception as err:
+                del sys.modules[module_name]
+                line = next((frame.lineno for frame in reversed(traceback.extract_tb(err.__traceback__))
+                             if Path(frame.filename) == path), "?")
+                raise HarnessError(f"plugin {path}, line {line}: {type(err).__name__}: {err}; fix the file and run again") from None
         else:
             try:
                 importlib.import_module(plugin)

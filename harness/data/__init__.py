@@ -11,9 +11,9 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from harness.data.cifar import load_cifar
-from harness.data.imagenet import load_imagenet
-from harness.data.localization import load_cub, load_imagenet_boxes, wsol_transforms
+from harness.data.cifar import load_cifar, locate_cifar
+from harness.data.imagenet import imagenet_split_dir, load_imagenet
+from harness.data.localization import check_cub, eval_sizes, imagenet_metadata, load_cub, load_imagenet_boxes, wsol_transforms
 from harness.data.synthetic import CLASSES, SyntheticSpec, generate
 from harness.data.synthetic_dataset import SyntheticDataset
 from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD, cifar_transforms, imagenet_transforms, with_policy
@@ -39,10 +39,30 @@ def default_data_root() -> Path:
     return Path(os.environ.get("MIXBENCH_DATA", Path.home() / ".cache" / "mixbench"))
 
 
+def check_data(name: str, root: Path | None = None, download: bool = False) -> None:
+    """Raise :class:`DataNotFoundError` (with what to put where) unless data set ``name`` is under ``root``.
+    Cheap: it looks for the files the loaders read and opens no image, so every job's data can be checked
+    before the first job starts."""
+    if name not in DATASETS:
+        raise UnknownNameError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+    root = Path(root) if root is not None else default_data_root()
+    if name in ("cifar10", "cifar100"):
+        locate_cifar(name, root, download)
+    elif name in ("imagenet", "imagenet_loc"):
+        imagenet_split_dir(root, True)
+        if name == "imagenet":
+            imagenet_split_dir(root, False)
+        else:
+            imagenet_metadata(root)
+    elif name == "cub":
+        check_cub(root)
+
+
 def build_datasets(name: str, root: Path | None = None, *, download: bool = False, image_size: int | None = None,
-                   policy: str | None = None) -> DataBundle:
+                   policy: str | None = None, eval_transform: str = "paper") -> DataBundle:
     """The train/test splits of data set ``name`` with the paper's transforms for its family, plus an
-    optional train-time data policy (``autoaugment``)."""
+    optional train-time data policy (``autoaugment``). ``eval_transform`` names the localization sets' test
+    transform (``paper`` or ``wsolevaluation``, see :mod:`harness.data.localization`)."""
     if name not in DATASETS:
         raise UnknownNameError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
     root = Path(root) if root is not None else default_data_root()
@@ -66,9 +86,10 @@ def build_datasets(name: str, root: Path | None = None, *, download: bool = Fals
         train, test = load_imagenet(root, True, train_tf), load_imagenet(root, False, test_tf)
     else:  # localization sets: the paper's fine-tuning pipeline, test images with boxes
         size = 224
-        train_tf, test_tf = wsol_transforms()
+        train_tf, test_tf = wsol_transforms()[0], wsol_transforms(*eval_sizes(eval_transform))[1]
         if name == "cub":
-            train, test = load_cub(root, True, train_tf), load_cub(root, False, test_tf)
+            train, test = load_cub(root, True, train_tf), load_cub(root, False, test_tf, eval_transform)
         else:
-            train, test = load_imagenet(root, True, train_tf), load_imagenet_boxes(root, test_tf)
+            train = load_imagenet(root, True, train_tf)
+            test = load_imagenet_boxes(root, test_tf, eval_transform=eval_transform)
     return DataBundle(name, train, test, NUM_CLASSES[name], size)

@@ -37,6 +37,22 @@ def _find_npz(root: Path, name: str) -> Path | None:
     return candidates[0] if candidates else None
 
 
+def locate_cifar(name: str, root: Path, download: bool = False) -> Path | None:
+    """The ``.npz`` holding CIFAR ``name`` under ``root``, or None where torchvision's own folder is there (or
+    will be downloaded); :class:`DataNotFoundError` with what to put where otherwise."""
+    root = Path(root)
+    folder = _TORCHVISION[name][1]
+    if (root / folder).is_dir() or download:
+        return None
+    npz_path = _find_npz(root, name)
+    if npz_path is None:
+        raise DataNotFoundError(
+            f"{name} not found under {root}: put torchvision's '{folder}/' folder there "
+            f"(or a {name}*.npz with x_train/y_train/x_test/y_test), or pass --download on a machine with internet"
+        )
+    return npz_path
+
+
 def load_cifar(name: str, root: Path, train: bool, transform=None, download: bool = False) -> Dataset:
     """CIFAR-10 or -100 split from ``root``.
 
@@ -44,16 +60,9 @@ def load_cifar(name: str, root: Path, train: bool, transform=None, download: boo
     ``<name>*.npz`` (keys ``x_train, y_train, x_test, y_test``; CIFAR-100 ``y_*_fine``). Downloads only
     when ``download`` is set.
     """
-    root = Path(root)
-    tv_class, folder = _TORCHVISION[name]
-    if (root / folder).is_dir() or download:
-        return tv_class(str(root), train=train, transform=transform, download=download)
-    npz_path = _find_npz(root, name)
+    npz_path = locate_cifar(name, root, download)
     if npz_path is None:
-        raise DataNotFoundError(
-            f"{name} not found under {root}: put torchvision's '{folder}/' folder there "
-            f"(or a {name}*.npz with x_train/y_train/x_test/y_test), or pass --download on a machine with internet"
-        )
+        return _TORCHVISION[name][0](str(root), train=train, transform=transform, download=download)
     split = "train" if train else "test"
     with np.load(npz_path, allow_pickle=False) as arrays:
         label_key = f"y_{split}_fine" if f"y_{split}_fine" in arrays else f"y_{split}"

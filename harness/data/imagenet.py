@@ -32,15 +32,21 @@ class LabelListDataset(Dataset):
         return (self.transform(image) if self.transform else image), label
 
 
-def load_imagenet(root: Path, train: bool, transform=None) -> Dataset:
-    """The ImageNet split under ``root`` (see the module docstring for the accepted layouts)."""
-    root = Path(root)
-    split_dir = root / ("train" if train else "val")
+def imagenet_split_dir(root: Path, train: bool) -> Path:
+    """``root/train`` or ``root/val``; :class:`DataNotFoundError` with the fix where it is absent."""
+    split_dir = Path(root) / ("train" if train else "val")
     if not split_dir.is_dir():
         raise DataNotFoundError(
             f"ImageNet {'train' if train else 'val'} split not found: expected {split_dir}/<wnid>/*.JPEG "
             "(ILSVRC2012, extracted as an ImageFolder tree); set --data-root to the folder holding train/ and val/"
         )
+    return split_dir
+
+
+def load_imagenet(root: Path, train: bool, transform=None) -> Dataset:
+    """The ImageNet split under ``root`` (see the module docstring for the accepted layouts)."""
+    root = Path(root)
+    split_dir = imagenet_split_dir(root, train)
     labels_file = root / "val_labels.txt"
     if not train and labels_file.is_file() and not any(p.is_dir() for p in split_dir.iterdir()):
         return LabelListDataset(split_dir, labels_file, transform)

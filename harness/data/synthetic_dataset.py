@@ -30,5 +30,6 @@ class SyntheticDataset(ImageFolder):
         self.boxes = torch.tensor(boxes, dtype=torch.int64)
 
     def gt_boxes(self, index: int) -> np.ndarray:
-        """The object's box ``[1, 4]`` (x1, y1, x2, y2); test images are not cropped, so it stands as is."""
-        return self.boxes[index : index + 1].numpy().astype(np.float64)
+        """The object's box ``[1, 4]`` as the WSOL metrics take it: corner-inclusive (x0, y0, x1, y1), i.e. the
+        annotation's one-past-the-end x2/y2 minus one (test images are not cropped)."""
+        return (self.boxes[index : index + 1] - torch.tensor([0, 0, 1, 1])).numpy()

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 
 from mmengine.config import Config
 
-from harness.experiments import EXPERIMENTS
+from harness.paths import EXPERIMENTS
 
 
 def config_path(name: str) -> Path:

@@ -9,7 +9,7 @@ import timm
 from torch import nn
 
 from harness.errors import UnknownNameError
-from harness.models import gather_excite, pyramidnet, resnet_cifar, resnet_tiny, vgg_gap  # noqa: F401  (registration)
+from harness.models import gather_excite, pyramidnet, resnet_cifar, resnet_tiny, resnet_wsol, vgg_gap  # noqa: F401  (registration)
 
 
 def create_model(name: str, num_classes: int, **kwargs) -> nn.Module:

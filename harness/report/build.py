@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jinja2
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from harness.experiments import Table  # noqa: E402
-from harness.io import atomic_write_bytes, atomic_write_text  # noqa: E402
-from harness.orchestrate import Cell, Job  # noqa: E402
-from harness.tasks import TASKS  # noqa: E402
-from harness.train import FAILURE, RECORD  # noqa: E402
+from harness.experiments import Table
+from harness.io import atomic_write_bytes, atomic_write_text
+from harness.orchestrate import Cell, Job
+from harness.plotting import figure_png, plt
+from harness.tasks import TASKS
+from harness.train import FAILURE, RECORD
 
 SCALE_NOTES = {
     "smoke": "SMOKE SCALE: generated data and tiny stand-in models on a CPU. These figures show that the "
@@ -64,6 +60,8 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
         else:
             expected = sum(1 for c in row_cells if c.job)
             line["status"] = "ok" if len(records) == expected else f"{len(records)}/{expected} seeds"
+            if any(r.get("incidents") for r in records):
+                line["status"] += " (recovered from a damaged checkpoint: see Provenance)"
         for metric in table.metrics:
             paper_table, paper_column = table.paper_key(metric)
             match = paper[(paper.table == paper_table) & (paper.row == row.name) & (paper.column == paper_column)]
@@ -108,30 +106,6 @@ def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
         cells["Status"] = line["status"]
         rows.append(cells)
     return rows
-
-
-def figure_png(fig) -> bytes:
-    """A matplotlib figure as PNG bytes (the figure is closed)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def image_grid(examples: list[tuple[str, Any]], columns: int, draw: Callable[[Any, Any, int], None],
-               cell_size: tuple[float, float], title: str) -> bytes:
-    """A PNG of example images: one row per ``(name, data)``, labelled with the name, and ``columns`` bare
-    axes per row, each filled by ``draw(ax, data, column)`` (the tasks' CAM and box figures)."""
-    fig, axes = plt.subplots(len(examples), columns, figsize=(cell_size[0] * columns, cell_size[1] * len(examples)),
-                             squeeze=False)
-    for r, (name, data) in enumerate(examples):
-        for c in range(columns):
-            draw(axes[r][c], data, c)
-            axes[r][c].set_xticks([])
-            axes[r][c].set_yticks([])
-        axes[r][0].set_ylabel(name, fontsize=7)
-    fig.suptitle(title, fontsize=8)
-    return figure_png(fig)
 
 
 def curves_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
@@ -220,6 +194,7 @@ def provenance(jobs: list[Job]) -> list[dict[str, Any]]:
             "hardware": record["hardware"].get("gpu") or f"{record['hardware']['device']} ({record['hardware']['cpu_count']} cores)",
             "packages": ", ".join(f"{k} {v}" for k, v in record["packages"].items() if v),
             "wall_time": f"{record['wall_time_s']:.0f} s",
+            "recoveries": "; ".join(record.get("incidents", [])) or "—",
         })
     return entries
 
@@ -246,8 +221,10 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
             if png:
                 path = atomic_write_bytes(out_dir / "figures" / f"{table.id}_{scale}_{kind}.png", png)
                 figures[kind] = {"path": path.relative_to(out_dir).as_posix(), "data": base64.b64encode(png).decode()}
+        configs = [c.job.config for c in cells if c.table == table.id and c.job]
+        note = " ".join(filter(None, [TASKS[table.task].measured_note, TASKS[table.task].section_note(configs)]))
         sections.append({"table": table, "rows": display_rows(table, frame), "figures": figures,
-                         "measured_note": TASKS[table.task].measured_note,
+                         "measured_note": note,
                          "task": TASKS[table.task].name, "filled": int((frame.status == "ok").sum()), "total": len(frame)})
     context = {"scale": scale, "scale_note": SCALE_NOTES[scale], "sections": sections, "provenance": provenance(jobs)}
     markdown = [f"# CutMix paper reproduction — {scale} scale\n", f"> {SCALE_NOTES[scale]}\n"]

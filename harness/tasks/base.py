@@ -25,6 +25,10 @@ class Task:
         """The job's JSON-able configuration and its hash; raise :class:`Unrunnable` if it cannot run."""
         raise NotImplementedError
 
+    def check_data(self, config: dict[str, Any]) -> None:
+        """Raise :class:`~harness.errors.DataNotFoundError` if the job's data are missing (cheap: no image is
+        read), so that a run with a wrong ``--data-root`` stops before its first job, with the fix."""
+
     def dependencies(self, config: dict[str, Any]) -> list[str]:
         """Keys of the jobs that must finish before this one starts (e.g. the backbone it fine-tunes)."""
         return []
@@ -36,6 +40,10 @@ class Task:
     def run(self, config: dict[str, Any], run_dir: Path, progress: bool) -> dict[str, Any]:
         """Execute the job in ``run_dir`` (resuming if it was interrupted) and return its record."""
         raise NotImplementedError
+
+    def section_note(self, configs: list[dict[str, Any]]) -> str:
+        """A line for the report's section about how its jobs (``configs``) were evaluated ("" for none)."""
+        return ""
 
     def report_figures(self, table, cells, scale: str) -> dict[str, bytes]:
         """Extra PNG figures of this task for a table's report section (from its runs' folders)."""

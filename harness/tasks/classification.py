@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.data import check_data
 from harness.tasks.base import Task, Unrunnable
 from harness.train import RunConfig, Trainer
 
@@ -50,6 +51,9 @@ class ClassificationTask(Task):
             device=overrides.get("device", "auto"), num_workers=overrides.get("num_workers", 0),
             plugins=list(overrides.get("plugins", [])),
         )
+
+    def check_data(self, config):
+        check_data(config["dataset"], config.get("data_root"), config.get("download", False))
 
     def epochs(self, config):
         return config["epochs"]

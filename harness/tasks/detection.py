@@ -47,6 +47,18 @@ class DetectionTask(Task):
                   "seed": seed, "schedule_fraction": config["schedule_fraction"], "backbone": [backbone_key, which]}
         return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
 
+    def check_data(self, config):
+        if config["dataset"] == "synthetic_voc":  # generated when the job starts
+            return
+        from harness.detection.config import config_path, voc_splits  # first: it quiets mmcv's import warnings
+        from harness.detection.runner import locate_data
+        from mmengine.config import Config
+
+        from harness.data.voc import check_voc
+
+        devkit, _ = locate_data(config["dataset"], config.get("data_root"))
+        check_voc(devkit, voc_splits(Config.fromfile(str(config_path(config["detector"])))))
+
     def dependencies(self, config):
         return [config["backbone_key"]]
 
@@ -68,7 +80,7 @@ class DetectionTask(Task):
             return {}
         from matplotlib.patches import Rectangle
 
-        from harness.report.build import image_grid
+        from harness.plotting import image_grid
 
         def draw(ax, data, c: int) -> None:
             ax.imshow(data[f"image_{c}"])

@@ -14,14 +14,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from harness.data import build_datasets
+from harness.data.localization import EVAL_TRANSFORMS, eval_sizes
 from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from harness.io import atomic_write_json
+from harness.io import atomic_write_json, load_torch
 from harness.localization import cam_boxes, class_activation_maps, localization_scores, normalize_maps
 from harness.localization.metrics import PAPER_THRESHOLD
 from harness.models import create_model
 from harness.tasks.base import Unrunnable, saved_examples
 from harness.tasks.classification import ClassificationTask
-from harness.train import RECORD, RunConfig, Trainer
+from harness.train import CHECKPOINT, RECORD, RunConfig, Trainer
 from harness.train.provenance import git_commit, hardware, package_versions
 from harness.train.trainer import resolve_device
 
@@ -58,7 +59,7 @@ def save_examples(path: Path, dataset, true_maps: torch.Tensor, threshold: float
     count = min(EXAMPLE_COUNT, len(dataset))
     images = torch.stack([dataset[i][0] for i in range(count)])
     images = images * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    predicted = [b[0] if len(b) else np.zeros(4) for b in cam_boxes(true_maps[:count], threshold)]
+    predicted = [boxes[0] for boxes in cam_boxes(true_maps[:count], threshold)]
     truth = [dataset.gt_boxes(i)[0] for i in range(count)]
     with open(path, "wb") as handle:
         np.savez_compressed(handle, images=(images.clamp(0, 1) * 255).byte().permute(0, 2, 3, 1).numpy(),
@@ -81,10 +82,16 @@ class LocalizationTask(ClassificationTask):
                 raise Unrunnable("no ImageNet-trained backbone for this row in the harness (set the row's backbone)")
             backbone_key, backbone_dir = overrides["resolve_run"](row.backbone, seed)
             train = replace(train, init_from=str(backbone_dir / "checkpoint.pt"), head_lr=settings.get("head_lr"))
+        eval_transform = settings.get("eval_transform", "paper")
+        eval_sizes(eval_transform)  # a misspelt name fails here, before any job starts
         config = {"train": train.to_dict(), "threshold": settings.get("cam_threshold", PAPER_THRESHOLD),
-                  "backbone_key": backbone_key}
-        hashed = {"task": self.name, "train": train.hashed_part(), "threshold": config["threshold"], "backbone": backbone_key}
+                  "backbone_key": backbone_key, "eval_transform": eval_transform}
+        hashed = {"task": self.name, "train": train.hashed_part(), "threshold": config["threshold"], "backbone": backbone_key,
+                  "eval_transform": eval_transform, "boxes": "wsolevaluation"}
         return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+
+    def check_data(self, config):
+        super().check_data(config["train"])
 
     def epochs(self, config):
         return config["train"]["epochs"]
@@ -97,10 +104,10 @@ class LocalizationTask(ClassificationTask):
         train_record = Trainer(train_config, run_dir / "train", progress=progress).run()
         started = time.perf_counter()
         device = resolve_device(train_config.device)
-        data = build_datasets(train_config.dataset, train_config.data_root, image_size=train_config.image_size)
+        data = build_datasets(train_config.dataset, train_config.data_root, image_size=train_config.image_size,
+                              eval_transform=config.get("eval_transform", "paper"))
         model = create_model(train_config.model, data.num_classes, **train_config.model_kwargs).to(device)
-        state = torch.load(run_dir / "train" / "checkpoint.pt", map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
+        model.load_state_dict(load_torch(run_dir / "train" / CHECKPOINT, map_location=device)["model"])
         true_maps, predicted_maps, correct, boxes = cam_predictions(model, data.test, device)
         scores = localization_scores(true_maps, predicted_maps, correct, boxes, threshold=config["threshold"])
         metrics = {k: getattr(scores, k) for k in METRICS}
@@ -108,13 +115,23 @@ class LocalizationTask(ClassificationTask):
         record = {
             "status": "finished", "task": self.name, "config": config, "config_hash": run_dir.name,
             "best_threshold": scores.best_threshold, "train": {k: train_record[k] for k in ("config_hash", "best", "last")},
-            "curve": train_record["curve"], "best": {"epoch": train_record["last"]["epoch"], **metrics},
+            "curve": train_record["curve"], "incidents": train_record.get("incidents", []),
+            "best": {"epoch": train_record["last"]["epoch"], **metrics},
             "last": {"epoch": train_record["last"]["epoch"], **metrics},
             "git": git_commit(), "packages": package_versions(), "hardware": hardware(device),
             "wall_time_s": train_record["wall_time_s"] + time.perf_counter() - started,
         }
         atomic_write_json(run_dir / RECORD, record)
         return record
+
+    def section_note(self, configs: list[dict[str, Any]]) -> str:
+        """Which evaluation transform the section's runs used (the paper's or wsolevaluation's)."""
+        names = sorted({c.get("eval_transform", "paper") for c in configs})
+        described = "; ".join(f"{n} (resize {EVAL_TRANSFORMS[n][0]}×{EVAL_TRANSFORMS[n][0]}"
+                              + (f", centre crop {EVAL_TRANSFORMS[n][1]})" if EVAL_TRANSFORMS[n][1] != EVAL_TRANSFORMS[n][0] else ")")
+                              for n in names)
+        return (f"Evaluation transform: {described}. CAM boxes, MaxBoxAcc and MaxBoxAccV2 are computed as "
+                "wsolevaluation computes them (OpenCV contours, IoU with inclusive corners).") if names else ""
 
     def report_figures(self, table, cells, scale):
         """The paper's Figure 4: for the same test images, each method's CAM with its box (red) and the
@@ -124,14 +141,14 @@ class LocalizationTask(ClassificationTask):
             return {}
         from matplotlib.patches import Rectangle
 
-        from harness.report.build import image_grid
+        from harness.plotting import image_grid
 
         def draw(ax, data, c: int) -> None:
             ax.imshow(data["images"][c])
             ax.imshow(data["cams"][c].astype(np.float32), cmap="jet", alpha=0.45, vmin=0, vmax=1)
             for box, colour in ((data["gt_boxes"][c], "lime"), (data["cam_boxes"][c], "red")):
-                x1, y1, x2, y2 = box
-                ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.2))
+                x0, y0, x1, y1 = box  # corner-inclusive pixels
+                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=colour, linewidth=1.2))
 
         columns = len(examples[0][1]["images"])
         return {"cams": image_grid(examples, columns, draw, (1.6, 1.7),

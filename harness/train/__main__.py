@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import NoReturn
 
 from harness.cli import parse_params, run_cli
 from harness.train.config import RunConfig
@@ -45,5 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> NoReturn:
+    """The ``mixbench-train`` command."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import time
 import traceback
 from contextlib import nullcontext
@@ -23,7 +24,7 @@ from tqdm import tqdm
 from harness import augment
 from harness.data import build_datasets
 from harness.errors import DataNotFoundError, HarnessError, NonFiniteLossError
-from harness.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from harness.io import CorruptFileError, atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
 from harness.models import count_parameters, create_model
 from harness.train.config import RunConfig
 from harness.train.provenance import git_commit, hardware, package_versions
@@ -31,6 +32,7 @@ from harness.train.provenance import git_commit, hardware, package_versions
 RECORD = "record.json"
 FAILURE = "failure.json"
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"  # the epoch before, kept in case the newest is damaged
 BEST_MODEL = "best_model.pt"  # weights of the best epoch so far (for fine-tuning from "best")
 STATUS = "status.json"
 CURVE_FIELDS = ("epoch", "train_loss", "test_loss", "top1_err", "top5_err", "lr", "epoch_time_s")
@@ -69,7 +71,7 @@ def read_model_state(checkpoint: Path) -> dict[str, torch.Tensor]:
     if not Path(checkpoint).is_file():
         raise DataNotFoundError(f"backbone checkpoint {checkpoint} not found: run its ImageNet job first "
                                 "(run_all.py runs it before the jobs that fine-tune it)")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)  # the harness's own file
+    state = load_torch(checkpoint)
     return state.get("model", state)
 
 
@@ -124,6 +126,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / FAILURE).unlink(missing_ok=True)
         self._epoch = 0
+        self.incidents: list[str] = []  # recoveries (a damaged checkpoint...), kept in the record and the report
         try:
             return self._run(stop_after_epoch)
         except BaseException as err:
@@ -165,10 +168,8 @@ class Trainer:
         curve: list[dict[str, float]] = []
         wall_time = 0.0
         checkpoint_path = self.run_dir / CHECKPOINT
-        if checkpoint_path.is_file():
-            state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-            if state["config_hash"] != cfg.config_hash():
-                raise RuntimeError(f"{checkpoint_path} belongs to another configuration; remove it or use another folder")
+        state = self._restore()
+        if state is not None:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
@@ -178,6 +179,7 @@ class Trainer:
             if cuda and state.get("cuda_rng") is not None:
                 torch.cuda.set_rng_state(state["cuda_rng"], device)
             curve, wall_time = state["curve"], state["wall_time_s"]
+            self.incidents = state.get("incidents", []) + self.incidents
 
         from torch.utils.tensorboard import SummaryWriter  # slow import: only once training starts
 
@@ -195,11 +197,13 @@ class Trainer:
                 curve.append(row)
                 if row["top1_err"] < min((r["top1_err"] for r in curve[:-1]), default=float("inf")):
                     atomic_torch_save(self.run_dir / BEST_MODEL, {"model": model.state_dict(), "epoch": epoch})
+                if checkpoint_path.is_file():  # keep the last good one until the new one is complete
+                    os.replace(checkpoint_path, self.run_dir / PREVIOUS_CHECKPOINT)
                 atomic_torch_save(checkpoint_path, {
                     "config_hash": cfg.config_hash(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "schedule": schedule.state_dict(), "augment": aug.state_dict(), "data_order": order.get_state(),
                     "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(device) if cuda else None,
-                    "curve": curve, "wall_time_s": wall_time,
+                    "curve": curve, "wall_time_s": wall_time, "incidents": self.incidents,
                 })
                 _write_curve(self.run_dir, curve)
                 for key in ("train_loss", "test_loss", "top1_err", "top5_err", "lr"):
@@ -218,10 +222,37 @@ class Trainer:
             "model_parameters": count_parameters(model), "num_classes": data.num_classes,
             "train_size": len(data.train), "test_size": len(data.test),
             "git": git_commit(), "packages": package_versions(), "hardware": hardware(device),
-            "wall_time_s": wall_time, "curve": curve, **summarize(curve),
+            "wall_time_s": wall_time, "curve": curve, **summarize(curve), "incidents": self.incidents,
         }
         atomic_write_json(self.run_dir / RECORD, record)
         return record
+
+    def _restore(self) -> dict[str, Any] | None:
+        """The newest readable checkpoint of this run (``checkpoint.pt``, else the one before it), or None to
+        start from epoch 1. An unreadable file (truncated by a full disk, partly copied) is renamed aside,
+        never deleted, and the recovery is logged and kept in ``self.incidents``."""
+        for path in (self.run_dir / CHECKPOINT, self.run_dir / PREVIOUS_CHECKPOINT):
+            if not path.is_file():
+                continue
+            try:
+                state = load_torch(path, map_location=self.device)
+            except CorruptFileError as err:
+                aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+                os.replace(path, aside)
+                self._incident(f"{path.name} was unreadable and is kept aside as {aside.name} ({err})")
+                continue
+            if state["config_hash"] != self.config.config_hash():
+                raise HarnessError(f"{path} belongs to another configuration; remove it or use another folder")
+            if self.incidents:
+                self._incident(f"resumed from {path.name} (after epoch {len(state['curve'])})")
+            return state
+        if self.incidents:
+            self._incident("no readable checkpoint left: the run restarts from epoch 1")
+        return None
+
+    def _incident(self, message: str) -> None:
+        self.incidents.append(message)
+        tqdm.write(f"mixbench: warning: {message}")
 
     def _train_epoch(self, model, loader, aug, optimizer, loss_fn, autocast, epoch: int) -> float:
         model.train()

@@ -1,0 +1,80 @@
+"""The commands a user types: bad input gives one line naming the problem and the fix, exit status 2, and
+touches nothing; every installed console script starts."""
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_all(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    isolation = ["--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports"), "--no-progress"]
+    return subprocess.run([sys.executable, str(ROOT / "run_all.py"), *args, *isolation], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+
+
+def assert_refused(result: subprocess.CompletedProcess, tmp_path: Path, *fragments: str) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(lines) == 1 and lines[0].startswith("mixbench: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert not (tmp_path / "results").exists() and not (tmp_path / "reports").exists()
+
+
+def test_unknown_method_is_refused(tmp_path):
+    result = run_all(tmp_path, "--tables", "5", "--methods", "nosuchmethod")
+    assert_refused(result, tmp_path, "--methods nosuchmethod", "cutmix")
+
+
+@pytest.mark.parametrize("flag, value", [("--jobs", "0"), ("--jobs", "-3"), ("--epochs", "0"), ("--workers", "-1")])
+def test_impossible_counts_are_refused(tmp_path, flag, value):
+    assert_refused(run_all(tmp_path, flag, value), tmp_path, f"{flag} must be at least")
+
+
+def test_plugin_with_a_syntax_error_names_its_line(tmp_path):
+    plugin = tmp_path / "broken_mix.py"
+    plugin.write_text("from harness.augment import register\n\ndef oops(:\n    pass\n")
+    result = run_all(tmp_path, "--plugin", str(plugin), "--tables", "7")
+    assert_refused(result, tmp_path, "broken_mix.py, line 3", "fix the file")
+
+
+def test_plugin_that_raises_on_import_names_its_line(tmp_path):
+    plugin = tmp_path / "raising_mix.py"
+    plugin.write_text("import harness\n\nraise ValueError('no such thing')\n")
+    result = run_all(tmp_path, "--plugin", str(plugin), "--tables", "7")
+    assert_refused(result, tmp_path, "raising_mix.py, line 3", "ValueError: no such thing")
+
+
+def test_malformed_yaml_table_names_file_and_line(tmp_path):
+    experiments = tmp_path / "experiments"
+    shutil.copytree(ROOT / "experiments", experiments)
+    (experiments / "tables" / "t7_cifar10_pyr200.yaml").write_text("id: T7_broken\nrows:\n  - {name: A, method: none\n  - x: [\n")
+    result = run_all(tmp_path, "--experiments", str(experiments))
+    assert_refused(result, tmp_path, "t7_cifar10_pyr200.yaml: line ", "invalid YAML")
+
+
+def test_missing_real_data_stops_before_any_job(tmp_path):
+    result = run_all(tmp_path, "--scale", "reduced", "--data-root", str(tmp_path / "nonexistent"), "--tables", "5")
+    assert_refused(result, tmp_path, "cifar100 not found under", "nonexistent", "put torchvision's")
+
+
+def console_scripts() -> dict[str, str]:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+@pytest.mark.parametrize("name", sorted(console_scripts()))
+def test_every_console_script_resolves_and_starts(name):
+    module, _, attribute = console_scripts()[name].partition(":")
+    assert callable(getattr(importlib.import_module(module), attribute))
+    installed = Path(sys.executable).parent / name
+    assert installed.is_file(), f"{installed} missing: run `make setup` (pip install -e .) after changing pyproject.toml"
+    result = subprocess.run([str(installed), "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
