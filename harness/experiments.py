@@ -18,13 +18,13 @@ from harness import augment
 from harness.errors import SpecError
 from harness.paths import EXPERIMENTS
 from harness.tasks import TASKS
-SCALES = ("smoke", "reduced", "paper")
+SCALES = ("smoke", "mini", "reduced", "paper")
 METRICS = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
 TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes", "reference", "paper_columns", "sweep"}
 ROW_KEYS = {"name", "method", "params", "model", "model_kwargs", "data_policy", "backbone", "planned", "quoted", "extra"}
 SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones", "seeds", "method_defaults",
               "model_map", "cost", "require_stand_in", "weight_decay", "head_lr", "init_from", "cam_threshold",
-              "detector", "backbone_checkpoint", "schedule_fraction", "eval_transform"}
+              "detector", "backbone_checkpoint", "schedule_fraction", "eval_transform", "rows", "train_subset"}
 
 
 @dataclass(frozen=True)

@@ -54,3 +54,11 @@ def lock_holder(path: Path) -> str | None:
             return handle.read().strip() or "another process"
         fcntl.flock(handle, fcntl.LOCK_UN)
         return None
+
+
+RUN_LOCK = ".owner"  # in a run folder: held by the worker running its job, for the whole job
+
+
+def run_lock(run_dir: Path):
+    """One process per run folder (the worker that runs the job holds it)."""
+    return hold_lock(Path(run_dir) / RUN_LOCK, "a worker", "a job's folder is written by one process at a time")

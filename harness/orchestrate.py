@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tqdm import tqdm
 
 from harness.experiments import Table
 from harness.errors import HarnessError
 from harness.io import atomic_write_json
-from harness.locks import hold_lock, lock_holder
-from harness.paths import ROOT
+from harness.locks import RUN_LOCK, hold_lock, lock_holder
 from harness.tasks import TASKS, Unrunnable
 from harness.train import FAILURE, RECORD, STATUS
 
@@ -104,6 +101,9 @@ def expand(tables: list[Table], protocols: dict[str, Any], scale: str, results: 
             if row.planned:
                 cells.append(Cell(table.id, row.name, None, reason=f"not implemented: {row.planned}"))
                 continue
+            if "rows" in settings and row.name not in settings["rows"]:
+                cells.append(Cell(table.id, row.name, None, reason=f"not run at {scale} scale (it runs {', '.join(settings['rows'])})"))
+                continue
             for seed in seeds if seeds is not None else settings["seeds"]:
                 try:
                     config, key = task.configure(table, row, scale, settings, seed, overrides)
@@ -159,8 +159,6 @@ def format_plan(jobs: list[Job], cells: list[Cell]) -> str:
 
 
 RESULTS_LOCK = ".lock"
-RUN_LOCK = ".owner"  # held by the worker running a job, for the whole job
-ORCHESTRATOR_PID = "MIXBENCH_ORCHESTRATOR_PID"  # tells a worker whose death it must not outlive
 
 
 def results_lock(results: Path):
@@ -168,23 +166,16 @@ def results_lock(results: Path):
     return hold_lock(Path(results) / RESULTS_LOCK, "run_all.py", "wait for it to finish or use --results elsewhere")
 
 
-def run_lock(run_dir: Path):
-    """One process per run folder (the worker that runs the job holds it)."""
-    return hold_lock(Path(run_dir) / RUN_LOCK, "a worker", "a job's folder is written by one process at a time")
+def _start(job: Job, threads: int):
+    """Start the job's worker process (see :func:`harness.worker.start`)."""
+    from harness import worker  # it imports this module
 
-
-def _start(job: Job, threads: int) -> subprocess.Popen:
     job.run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(job.run_dir / "job.json", {"task": job.task, "config": job.config, "key": job.key, "cells": job.cells})
     (job.run_dir / FAILURE).unlink(missing_ok=True)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), **{ORCHESTRATOR_PID: str(os.getpid())})
-    log = open(job.run_dir / "job.log", "a")
-    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start ({job.status()}) ===\n")
-    log.flush()
-    process = subprocess.Popen([sys.executable, "-m", "harness.worker", str(job.run_dir)], stdout=log,
-                               stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    log.close()
-    return process
+    with open(job.run_dir / "job.log", "a") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start ({job.status()}) ===\n")
+    return worker.start(job.run_dir, threads)
 
 
 def next_ready(todo: list[Job], running: set[str], status_of) -> tuple[Job | None, list[tuple[Job, str]]]:
@@ -218,12 +209,15 @@ def _record_crash(job: Job, returncode: int) -> None:
     _record_failure(job, "WorkerExit", f"worker exited with status {returncode}", log_tail=log_tail)
 
 
-def execute(jobs: list[Job], workers: int = 1, progress: bool = True) -> dict[str, list[Job]]:
-    """Run every unfinished job, ``workers`` at a time; a failed job never stops the others."""
+def execute(jobs: list[Job], workers: int = 1, progress: bool = True,
+            on_change: Callable[[], None] | None = None, change_interval: float = 10.0) -> dict[str, list[Job]]:
+    """Run every unfinished job, ``workers`` at a time; a failed job never stops the others. ``on_change`` is
+    called when jobs have ended, at most every ``change_interval`` seconds (the report is rebuilt there, so it
+    fills in while the run goes on; the caller builds the final one)."""
     todo = [job for job in jobs if job.status() != "finished"]
     outcome: dict[str, list[Job]] = {"cached": [j for j in jobs if j.status() == "finished"], "finished": [], "failed": []}
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
-    running: dict[str, tuple[Job, subprocess.Popen]] = {}
+    running: dict[str, tuple[Job, Any]] = {}  # key -> (job, its worker process, or None while another process runs it)
     by_key = {job.key: job for job in jobs}
     results = jobs[0].run_dir.parent if jobs else Path(".")
 
@@ -232,9 +226,32 @@ def execute(jobs: list[Job], workers: int = 1, progress: bool = True) -> dict[st
             return by_key[key].status()
         return "finished" if (results / key / RECORD).is_file() else "missing"
 
+    tqdm.monitor_interval = 0  # no monitor thread: workers are forked from this process
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress, dynamic_ncols=True)
+    reported, reported_at = 0, time.monotonic()
     try:
         while todo or running:
+            for key, (job, process) in list(running.items()):
+                if process is None:  # adopted
+                    if lock_holder(job.run_dir / RUN_LOCK):
+                        continue
+                    del running[key]
+                    if job.status() == "finished":
+                        outcome["finished"].append(job)
+                        bar.update(1)
+                    else:  # it stopped before the end: resume it here
+                        todo.insert(0, job)
+                    continue
+                if process.exitcode is None:
+                    continue
+                del running[key]
+                if process.exitcode == 0 and job.status() == "finished":
+                    outcome["finished"].append(job)
+                else:
+                    _record_crash(job, process.exitcode)
+                    outcome["failed"].append(job)
+                    tqdm.write(f"FAILED {job.key} ({', '.join(f'{t}/{r}' for t, r, _ in job.cells)}): see {job.run_dir}/job.log")
+                bar.update(1)
             while todo and len(running) < workers:
                 job, blocked = next_ready(todo, set(running), status_of)
                 for stuck, why in blocked:
@@ -251,35 +268,18 @@ def execute(jobs: list[Job], workers: int = 1, progress: bool = True) -> dict[st
                 if holder:  # an earlier orchestrator's worker (or a hand-started one) still runs it: wait for it
                     tqdm.write(f"{job.key}: its folder is in use by {holder}; waiting for it instead of starting a second worker")
                 running[job.key] = (job, None if holder else _start(job, threads))
-            for key, (job, process) in list(running.items()):
-                if process is None:  # adopted
-                    if lock_holder(job.run_dir / RUN_LOCK):
-                        continue
-                    del running[key]
-                    if job.status() == "finished":
-                        outcome["finished"].append(job)
-                        bar.update(1)
-                    else:  # it stopped before the end: resume it here
-                        todo.insert(0, job)
-                    continue
-                if process.poll() is None:
-                    continue
-                del running[key]
-                if process.returncode == 0 and job.status() == "finished":
-                    outcome["finished"].append(job)
-                else:
-                    _record_crash(job, process.returncode)
-                    outcome["failed"].append(job)
-                    tqdm.write(f"FAILED {job.key} ({', '.join(f'{t}/{r}' for t, r, _ in job.cells)}): see {job.run_dir}/job.log")
-                bar.update(1)
             bar.set_postfix_str(" | ".join(f"{j.cells[0][1]} {j.progress()}" for j, _ in running.values()))
+            ended = len(outcome["finished"]) + len(outcome["failed"])
+            if on_change is not None and ended != reported and time.monotonic() - reported_at >= change_interval:
+                on_change()
+                reported, reported_at = ended, time.monotonic()
             time.sleep(0.5)
     except KeyboardInterrupt:
         started = [process for _, process in running.values() if process is not None]
         for process in started:
             process.terminate()
         for process in started:
-            process.wait()
+            process.join()
         raise
     finally:
         bar.close()

@@ -17,7 +17,8 @@ from harness.report import build_report
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="run_all.py", description="Reproduce the CutMix paper's tables and report them.")
-    parser.add_argument("--scale", choices=SCALES, default="smoke", help="smoke (default, CPU minutes) | reduced | paper")
+    parser.add_argument("--scale", choices=SCALES, default="smoke", help="smoke (default: generated data, CPU minutes) | mini (real CIFAR on a CPU, about an hour a "
+                        "data set) | reduced (real data, one GPU) | paper (the published protocol)")
     parser.add_argument("--tables", nargs="*", help="table ids or numbers, e.g. 3 5 7 (default: all)")
     parser.add_argument("--methods", nargs="*", help="only rows with these methods or row names")
     parser.add_argument("--seeds", type=int, nargs="*", help="override the scale's seeds")
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     protocols = load_protocols(args.experiments / "protocols.yaml")
     catalog = load_tables(args.experiments / "tables", protocols)
     tables = select_tables(catalog, args.tables)
+    if not args.tables:  # every table that has this scale (mini: the CIFAR tables)
+        tables = [table for table in tables if args.scale in protocols[table.protocol]]
     overrides = {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
                  "plugins": plugins, "epochs": args.epochs}
     jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds, methods=args.methods,
@@ -57,13 +60,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.report_only:
         check_data(jobs)  # a wrong --data-root stops here, before any job starts or any file is written
+    paper = paper_values(args.experiments)
+
+    def report() -> dict[str, Path]:
+        return build_report(tables, jobs, cells, paper, args.scale, args.reports)
+
     with results_lock(args.results):
         outcome = {"failed": []}
         if not args.report_only:
-            outcome = execute(jobs, workers=args.jobs, progress=not args.no_progress)
+            pending = sum(job.status() != "finished" for job in jobs)
+            if pending:
+                paths = report()
+                print(f"{len(jobs)} jobs, {pending} to run; the report fills in as they finish: {paths['html']}", flush=True)
+            outcome = execute(jobs, workers=args.jobs, progress=not args.no_progress, on_change=report)
             print(f"jobs: {len(outcome['cached'])} cached, {len(outcome['finished'])} run, {len(outcome['failed'])} failed")
-        paths = build_report(tables, jobs, cells, paper_values(args.experiments), args.scale, args.reports)
-    print(f"report: {paths['html']} and {paths['markdown']} ({time.perf_counter() - started:.0f} s)")
+        paths = report()
+    print(f"report: {paths['html']} and {paths['markdown']} ({time.perf_counter() - started:.1f} s)")
     return 1 if outcome["failed"] else 0
 
 

@@ -1,6 +1,7 @@
 """Loaders: the generated data set, CIFAR and ImageNet (real subsets when ../shared/data is present)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,31 @@ def test_real_imagenet_val_images(tmp_path):
     assert image.shape == (3, 224, 224) and label == int(lines[0].split()[1])
     train_image, _ = data.train[0]
     assert train_image.shape == (3, 224, 224)
+
+
+def test_balanced_subset_is_fixed_and_balanced():
+    from harness.data import balanced_subset
+    from harness.data.cifar import ArrayImageDataset
+
+    labels = np.repeat(np.arange(10), [30, 40, 50, 60, 70, 80, 90, 100, 110, 120])
+    dataset = ArrayImageDataset(np.zeros((len(labels), 2, 2, 3), np.uint8), labels, [str(i) for i in range(10)])
+    subset = balanced_subset(dataset, 200)
+    assert np.bincount(labels[subset.indices], minlength=10).tolist() == [20] * 10
+    assert subset.indices == balanced_subset(dataset, 200).indices  # the same images for every run
+    assert balanced_subset(dataset, 10_000) is dataset
+
+
+@pytest.mark.shared_data
+def test_mini_protocol_runs_an_epoch_on_real_cifar10(tmp_path):
+    root = shared("cifar10")
+    result = subprocess.run(
+        [sys.executable, "run_all.py", "--scale", "mini", "--tables", "7", "--methods", "cutmix", "--seeds", "0",
+         "--epochs", "1", "--data-root", str(root), "--results", str(tmp_path / "results"), "--reports",
+         str(tmp_path / "reports"), "--no-progress"], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+        text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    record = json.loads(next((tmp_path / "results" / "mini").glob("*/record.json")).read_text())
+    assert record["config"]["model"] == "resnet20_cifar_s2" and record["config"]["dataset"] == "cifar10"
+    assert (record["train_size"], record["test_size"]) == (2119, 1017)  # the subset is smaller than train_subset: all of it
+    markdown = (tmp_path / "reports" / "tables.md").read_text()
+    assert "MINI SCALE" in markdown and "not run at mini scale" in markdown  # the rows outside the protocol

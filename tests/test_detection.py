@@ -19,6 +19,7 @@ from harness.detection.convert import assert_loaded, backbone_keys, timm_to_dete
 from harness.detection.metric import voc07_map  # noqa: E402
 from harness.errors import DataNotFoundError, HarnessError  # noqa: E402
 from harness.models import create_model  # noqa: E402
+from harness.paths import EXPERIMENTS  # noqa: E402
 from tests.conftest import shared  # noqa: E402
 
 SMOKE_C4 = "detection/smoke/faster-rcnn_tiny-c4_synthetic-voc.py"
@@ -175,9 +176,12 @@ def test_voc_loader_on_real_subset(tmp_path):
 
 def _fine_tune(tmp_path: Path, checkpoint: Path, dataset: str, data_root: Path, iterations: int,
                detector: str = SMOKE_C4) -> dict:
+    from harness.paths import experiment_file
     from harness.detection.runner import run_detection
+    from mmengine.config import Config
 
-    config = {"detector": detector, "dataset": dataset, "seed": 0, "schedule_fraction": iterations / 300,
+    full = Config.fromfile(str(experiment_file(detector))).train_cfg.max_iters
+    config = {"detector": detector, "dataset": dataset, "seed": 0, "schedule_fraction": iterations / full,
               "backbone_checkpoint": str(checkpoint), "data_root": str(data_root), "method": "none", "model": "resnet50"}
     return run_detection(config, tmp_path / "run", progress=False)
 
@@ -231,3 +235,21 @@ def test_detection_jobs_fine_tune_table_3_runs(scale, tmp_path):
     best_jobs, _ = expand([tables["T10_det_ssd"]], best, scale, tmp_path, catalog=tables)
     assert {j.key for j in best_jobs}.isdisjoint(j.key for j in detection)
     assert all(j.config["backbone_checkpoint"].endswith("best_model.pt") for j in best_jobs)
+
+
+def test_detector_digest_follows_every_inherited_file(tmp_path):
+    """Runs are identified by the detector's config and every file it inherits from, read without MMDetection."""
+    import shutil
+
+    from harness.tasks.detection import config_files, detector_digest
+
+    shutil.copytree(EXPERIMENTS / "detection", tmp_path / "detection")
+    smoke = tmp_path / "detection" / "smoke" / "ssd_tiny_synthetic-voc.py"
+    files = config_files(smoke)
+    assert files[:2] == [smoke, tmp_path / "detection" / "ssd300_r50_voc0712.py"]
+    assert {"ssd300_voc0712.py", "ssd300.py", "voc0712.py", "default_runtime.py"} <= {f.name for f in files[2:]}
+    before = detector_digest(str(smoke))
+    paper = tmp_path / "detection" / "ssd300_r50_voc0712.py"
+    paper.write_text(paper.read_text() + "\n# an edit of the config it inherits from\n")
+    detector_digest.cache_clear()
+    assert detector_digest(str(smoke)) != before

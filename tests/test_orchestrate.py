@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -73,7 +74,10 @@ def test_cache_failure_isolation_and_report(tmp_path, data_root):
     augment.load_plugins([str(plugin)])
     rows = "  - {name: Baseline, method: none}\n  - {name: Broken, method: test_broken}\n  - {name: Later, planned: not yet}\n"
     table, jobs, cells = tiny_jobs(tmp_path, data_root, rows, plugins=[str(plugin)])
-    outcome = execute(jobs, workers=2, progress=False)
+    ended = []  # the report is rebuilt whenever a job ends, progress bar or not
+    outcome = execute(jobs, workers=2, progress=False, change_interval=0,
+                      on_change=lambda: ended.append(sum(j.status() != "pending" for j in jobs)))
+    assert 1 <= len(ended) <= 2 and ended[-1] == 2
     assert [j.cells[0][1] for j in outcome["finished"]] == ["Baseline"]
     assert [j.cells[0][1] for j in outcome["failed"]] == ["Broken"]
     failure = json.loads((outcome["failed"][0].run_dir / "failure.json").read_text())
@@ -84,7 +88,10 @@ def test_cache_failure_isolation_and_report(tmp_path, data_root):
     markdown = paths["markdown"].read_text()
     assert "failed: RuntimeError: deliberately broken" in markdown
     assert "not implemented: not yet" in markdown
-    assert "NOT comparable" in markdown and "data:image/png;base64" in paths["html"].read_text()
+    assert "NOT comparable" in markdown
+    html = paths["html"].read_text()
+    figures = re.findall(r'<img alt="\w+" src="(figures/[^"]+\.png)"', html)  # figures beside the page, not inlined
+    assert figures and all((tmp_path / "reports" / f).is_file() for f in figures)
 
 
 def test_job_killed_mid_run_resumes_and_finishes(tmp_path, data_root):
@@ -106,32 +113,6 @@ def test_job_killed_mid_run_resumes_and_finishes(tmp_path, data_root):
     assert outcome["finished"] == [job]
     record = json.loads((job.run_dir / "record.json").read_text())
     assert [row["epoch"] for row in record["curve"]] == [1, 2, 3]
-
-
-def test_report_renders_from_fixture_records(tmp_path):
-    protocols = load_protocols()
-    tables = [t for t in load_tables(protocols=protocols).values()
-              if t.id in ("T3_imagenet_r50", "T5_cifar100_pyr200", "T7_cifar10_pyr200", "F3a_cutmix_alpha")]
-    jobs, cells = expand(tables, protocols, "smoke", tmp_path / "results")
-    for index, job in enumerate(jobs):
-        curve = [{"epoch": e, "top1_err": 50.0 - e - index, "top5_err": 10.0 - e, "train_loss": 1.0, "test_loss": 1.0,
-                  "lr": 0.1, "epoch_time_s": 1.0} for e in (1, 2)]
-        job.run_dir.mkdir(parents=True)
-        (job.run_dir / "record.json").write_text(json.dumps({
-            "config": job.config, "curve": curve, "best": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")},
-            "last": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")}, "wall_time_s": 3.0,
-            "git": {"commit": "abc", "dirty": False}, "packages": {"torch": "2"}, "hardware": {"device": "cpu", "cpu_count": 2}}))
-    paths = build_report(tables, jobs, cells, paper_values(), "smoke", tmp_path / "reports")
-    markdown = paths["markdown"].read_text()
-    for table in tables:
-        assert table.title in markdown
-    assert "| Baseline | 23.68 | " in markdown  # Table 3's paper figure in place
-    assert "| CutMix | 2.88 | " in markdown  # Table 7's
-    baseline_measured = 50.0 - 2 - [j.cells[0][:2] for j in jobs].index(("T3_imagenet_r50", "Baseline"))
-    assert f"| Baseline | 23.68 | {baseline_measured:.2f} ± 0.00 (n=1) | {baseline_measured - 23.68:+.2f} |" in markdown
-    html = paths["html"].read_text()
-    assert html.count("<h2>") == len(tables) + 1 and "Provenance" in html
-    assert "figures/F3a_cutmix_alpha_smoke_sweep.png" in markdown  # the ablation's metric-vs-alpha plot
 
 
 def test_lock_refuses_a_second_run(tmp_path):
@@ -187,8 +168,6 @@ def alive(pid: int) -> bool:
 
 def test_workers_die_with_a_killed_orchestrator(tmp_path, data_root):
     """kill -9 of run_all.py (out of memory, a dropped SSH session) must not leave workers writing on."""
-    import re
-
     from harness.locks import lock_holder
 
     experiments = tiny_experiments(tmp_path, "  - {name: Baseline, method: none}\n", epochs=200)
@@ -218,7 +197,7 @@ def test_a_run_folder_is_owned_by_one_process(tmp_path, data_root):
     orchestrator waits for it, then resumes what it left; a second worker started by hand is refused."""
     import threading
 
-    from harness.orchestrate import run_lock
+    from harness.locks import run_lock
 
     table, jobs, cells = tiny_jobs(tmp_path, data_root, "  - {name: Baseline, method: none}\n")
     job, outcome = jobs[0], {}

@@ -9,7 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch.utils.data import Dataset
+import numpy as np
+from torch.utils.data import Dataset, Subset
 
 from harness.data.cifar import load_cifar, locate_cifar
 from harness.data.imagenet import imagenet_split_dir, load_imagenet
@@ -93,3 +94,17 @@ def build_datasets(name: str, root: Path | None = None, *, download: bool = Fals
             train = load_imagenet(root, True, train_tf)
             test = load_imagenet_boxes(root, test_tf, eval_transform=eval_transform)
     return DataBundle(name, train, test, NUM_CLASSES[name], size)
+
+
+def balanced_subset(dataset: Dataset, size: int, seed: int = 0) -> Dataset:
+    """A fixed, class-balanced subset of ``size`` training images (``size // classes`` of each class, drawn with
+    ``seed``, the same for every run so that methods and seeds see the same images); the whole set if it is
+    not larger. The dataset must expose ``targets``."""
+    targets = np.asarray(dataset.targets)
+    if size >= len(targets):
+        return dataset
+    classes = np.unique(targets)
+    per_class = size // len(classes)
+    rng = np.random.default_rng(seed)
+    chosen = np.concatenate([rng.permutation(np.flatnonzero(targets == c))[:per_class] for c in classes])
+    return Subset(dataset, np.sort(chosen).tolist())

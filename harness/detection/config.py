@@ -8,13 +8,7 @@ from typing import Any, Iterator
 
 from mmengine.config import Config
 
-from harness.paths import EXPERIMENTS
-
-
-def config_path(name: str) -> Path:
-    """An experiment config, by its path relative to ``experiments/`` (or absolute)."""
-    path = Path(name)
-    return path if path.is_absolute() else EXPERIMENTS / path
+from harness.paths import experiment_file
 
 
 def _walk(node: Any) -> Iterator[dict]:
@@ -69,7 +63,7 @@ def scale_schedule(cfg: Config, fraction: float) -> None:
 def build_config(detector: str, *, devkit: Path, classes: tuple[str, ...], work_dir: Path, seed: int,
                  schedule_fraction: float = 1.0) -> Config:
     """The config of one job (see the module docstring)."""
-    cfg = Config.fromfile(str(config_path(detector)))
+    cfg = Config.fromfile(str(experiment_file(detector)))
     for node in voc_datasets(cfg):
         node["data_root"] = str(devkit) + "/"
         node["metainfo"] = dict(classes=tuple(classes))

@@ -56,13 +56,20 @@ def resnet_cifar(depth: int, num_classes: int = 100, in_chans: int = 3, drop_pat
     return CifarNet(stem, stages, stage_channels, nn.Identity(), num_classes, stem_stride=stem_stride, **kwargs)
 
 
-default_cfgs = generate_default_cfgs({"resnet110_cifar": cifar_cfg(), "resnet_cifar_tiny": cifar_cfg()})
+default_cfgs = generate_default_cfgs({"resnet110_cifar": cifar_cfg(), "resnet20_cifar_s2": cifar_cfg(), "resnet_cifar_tiny": cifar_cfg()})
 
 
 @register_model
 def resnet110_cifar(pretrained: bool = False, **kwargs) -> CifarNet:
     """ResNet-110 for CIFAR (bottleneck, as the official CutMix code): 1.1 M parameters."""
     return build_model_with_cfg(resnet_cifar, "resnet110_cifar", pretrained, depth=110, **kwargs)
+
+
+@register_model
+def resnet20_cifar_s2(pretrained: bool = False, **kwargs) -> CifarNet:
+    """ResNet-20 of the same family (two bottleneck blocks per stage) with a stride-2 stem (a quarter of the
+    compute): the mini scale's network, small enough to train on real CIFAR on a CPU."""
+    return build_model_with_cfg(resnet_cifar, "resnet20_cifar_s2", pretrained, depth=20, stem_stride=2, **kwargs)
 
 
 @register_model

@@ -2,9 +2,10 @@
 ``reports/tables.md`` and ``reports/index.html``."""
 from __future__ import annotations
 
-import base64
+import hashlib
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +13,19 @@ import jinja2
 import pandas as pd
 
 from harness.experiments import Table
-from harness.io import atomic_write_bytes, atomic_write_text
+from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from harness.orchestrate import Cell, Job
 from harness.plotting import figure_png, plt
+from harness.report.summary import LEGEND, format_summary_row, std_units, table_summary
 from harness.tasks import TASKS
 from harness.train import FAILURE, RECORD
 
 SCALE_NOTES = {
     "smoke": "SMOKE SCALE: generated data and tiny stand-in models on a CPU. These figures show that the "
              "pipeline runs end to end; they are NOT comparable to the paper's.",
+    "mini": "MINI SCALE: real CIFAR on a CPU: a small network of the official code's ResNet family, a fixed "
+            "class-balanced subset of the training set, the full test set, the paper's main rows over 3 seeds. It "
+            "shows whether the paper's effect (the sign and the ordering) appears; its figures are not the paper's.",
     "reduced": "REDUCED SCALE: real data, a lighter model and a shortened schedule; expect the ranking, not the figures.",
     "paper": "PAPER SCALE: the published protocol.",
 }
@@ -56,7 +61,8 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
             error = _load(failures[0].job.run_dir / FAILURE) or {}
             line["status"] = f"failed: {error.get('error_type', '?')}: {error.get('error', '')}"[:160]
         elif not records:
-            line["status"] = "missing (not run yet)"
+            started = [c.job for c in row_cells if c.job and c.job.status() == "partial"]
+            line["status"] = f"in progress ({started[0].progress()})" if started else "pending"
         else:
             expected = sum(1 for c in row_cells if c.job)
             line["status"] = "ok" if len(records) == expected else f"{len(records)}/{expected} seeds"
@@ -79,11 +85,12 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
 
 
 def _fmt(value: float | None, std: float | None = None, n: int | None = None) -> str:
+    """``12.34``; with seeds ``12.34 ± 0.56 (n=3)``, the spread shown only where there are two or more."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     text = f"{value:.2f}"
-    if std is not None and n:
-        text += f" ± {std:.2f} (n={n})"
+    if n:
+        text += f" ± {std:.2f} (n={n})" if n >= 2 and std is not None else f" (n={n})"
     return text
 
 
@@ -102,6 +109,8 @@ def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
             cells[f"{metric} paper"] = _fmt(line[f"{metric}.paper"])
             cells[f"{metric} measured (best)"] = _fmt(line[f"{metric}.best"], line[f"{metric}.best_std"], n)
             cells[f"{metric} Δ"] = _signed(line[f"{metric}.delta"])
+            units = std_units(line[f"{metric}.best"], line[f"{metric}.best_std"], n, line[f"{metric}.paper"])
+            cells[f"{metric} Δ/σ"] = "—" if units is None else f"{units:+.1f}"
             cells[f"{metric} last epoch"] = _fmt(line[f"{metric}.last"], line[f"{metric}.last_std"], n)
         cells["Status"] = line["status"]
         rows.append(cells)
@@ -206,37 +215,77 @@ def _markdown_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
+FIGURE_CODE = ("report/build.py", "plotting.py", "tasks/localization.py", "tasks/detection.py")
+
+
+@lru_cache(maxsize=1)
+def _figure_code_digest() -> str:
+    """A digest of the code that draws the figures: a harness upgrade redraws them."""
+    root = Path(__file__).resolve().parents[1]
+    return hashlib.sha256(b"".join((root / name).read_bytes() for name in FIGURE_CODE)).hexdigest()[:16]
+
+
+def table_figures(table: Table, frame: pd.DataFrame, cells: list[Cell], scale: str, out_dir: Path,
+                  cache: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The table's PNG figures under ``out_dir/figures`` (kind -> relative path), redrawn only when what they
+    show changed: ``cache`` keeps, per table and scale, a digest of its frame's figures (measured values and
+    curves, not the status texts), its runs and the drawing code, and the files drawn from them."""
+    inputs = frame.drop(columns=["status"]).to_json(default_handler=str) + scale + _figure_code_digest()
+    inputs += "".join(c.job.run_dir.name for c in cells if c.table == table.id and c.job)
+    digest = hashlib.sha256(inputs.encode()).hexdigest()
+    key = f"{table.id}_{scale}"
+    if cache.get(key, {}).get("digest") == digest and all((out_dir / p).is_file() for p in cache[key]["figures"].values()):
+        return cache[key]["figures"]
+    pngs = {kind: make(table, frame, scale)
+            for kind, make in (("curves", curves_figure), ("delta", delta_figure), ("sweep", sweep_figure))}
+    pngs.update(TASKS[table.task].report_figures(table, cells, scale))
+    figures = {}
+    for kind, png in pngs.items():
+        if png:
+            path = atomic_write_bytes(out_dir / "figures" / f"{key}_{kind}.png", png)
+            figures[kind] = path.relative_to(out_dir).as_posix()
+    cache[key] = {"digest": digest, "figures": figures}
+    return figures
+
+
 def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper: pd.DataFrame, scale: str,
                  out_dir: Path) -> dict[str, Path]:
-    """Write ``tables.md``, ``index.html`` and ``figures/*.png`` under ``out_dir``."""
+    """Write ``tables.md``, ``index.html`` and ``figures/*.png`` under ``out_dir``; cheap to call again as
+    jobs finish (only the figures of tables whose records changed are redrawn)."""
     out_dir = Path(out_dir)
-    sections = []
+    cache_path = out_dir / "figures" / ".drawn.json"
+    cache = _load(cache_path) or {}
+    sections, summary = [], []
     for table in tables:
         frame = table_frame(table, cells, paper)
-        figures = {}
-        pngs = {kind: make(table, frame, scale)
-                for kind, make in (("curves", curves_figure), ("delta", delta_figure), ("sweep", sweep_figure))}
-        pngs.update(TASKS[table.task].report_figures(table, cells, scale))
-        for kind, png in pngs.items():
-            if png:
-                path = atomic_write_bytes(out_dir / "figures" / f"{table.id}_{scale}_{kind}.png", png)
-                figures[kind] = {"path": path.relative_to(out_dir).as_posix(), "data": base64.b64encode(png).decode()}
+        figures = table_figures(table, frame, cells, scale, out_dir, cache)
         configs = [c.job.config for c in cells if c.table == table.id and c.job]
         note = " ".join(filter(None, [TASKS[table.task].measured_note, TASKS[table.task].section_note(configs)]))
-        sections.append({"table": table, "rows": display_rows(table, frame), "figures": figures,
-                         "measured_note": note,
-                         "task": TASKS[table.task].name, "filled": int((frame.status == "ok").sum()), "total": len(frame)})
-    context = {"scale": scale, "scale_note": SCALE_NOTES[scale], "sections": sections, "provenance": provenance(jobs)}
-    markdown = [f"# CutMix paper reproduction — {scale} scale\n", f"> {SCALE_NOTES[scale]}\n"]
+        anchor = table.id.lower()
+        sections.append({"table": table, "anchor": anchor, "rows": display_rows(table, frame), "figures": figures,
+                         "measured_note": note, "task": TASKS[table.task].name,
+                         "filled": int(frame.status.str.startswith("ok").sum()), "total": len(frame)})
+        summary.append({"Table": table.title.split(":")[0], "anchor": anchor, "id": table.id,
+                        "metric": table.metrics[0], "rows done": f"{sections[-1]['filled']}/{len(frame)}",
+                        **format_summary_row(table_summary(table.metrics[0], table.baseline, frame))})
+    atomic_write_json(cache_path, cache)
+    done = sum(job.status() == "finished" for job in jobs)
+    progress = f"{done}/{len(jobs)} jobs finished" + ("" if done == len(jobs) else " (this report is rebuilt as jobs finish)")
+    context = {"scale": scale, "scale_note": SCALE_NOTES[scale], "sections": sections, "provenance": provenance(jobs),
+               "summary": summary, "legend": LEGEND, "progress": progress}
+    markdown = [f"# CutMix paper reproduction — {scale} scale\n", f"> {SCALE_NOTES[scale]}\n", f"{progress}.\n",
+                "## What reproduced\n", LEGEND + "\n",
+                _markdown_table([{k: f"[{v}](#{row['anchor']}) `{row['id']}`" if k == "Table" else v
+                                  for k, v in row.items() if k not in ("anchor", "id")} for row in summary]) + "\n"]
     for section in sections:
-        markdown.append(f"## {section['table'].title}\n")
+        markdown.append(f'<a id="{section["anchor"]}"></a>\n\n## {section["table"].title}\n')
         markdown.append(f"`{section['table'].id}`, {section['filled']}/{section['total']} rows measured. "
                         f"{section['measured_note']}\n")
         if section["table"].notes:
             markdown.append(f"{section['table'].notes}\n")
         markdown.append(_markdown_table(section["rows"]) + "\n")
-        for kind, figure in section["figures"].items():
-            markdown.append(f"![{kind}]({figure['path']})\n")
+        for kind, path in section["figures"].items():
+            markdown.append(f"![{kind}]({path})\n")
     markdown.append("## Provenance\n")
     if context["provenance"]:
         markdown.append(_markdown_table([{k: v for k, v in p.items()} for p in context["provenance"]]) + "\n")

@@ -49,7 +49,7 @@ class ClassificationTask(Task):
             lr=settings["lr"], milestones=milestone_epochs(settings["milestones"], epochs),
             weight_decay=settings.get("weight_decay", 1e-4), seed=seed, data_root=overrides.get("data_root"),
             device=overrides.get("device", "auto"), num_workers=overrides.get("num_workers", 0),
-            plugins=list(overrides.get("plugins", [])),
+            plugins=list(overrides.get("plugins", [])), train_subset=settings.get("train_subset"),
         )
 
     def check_data(self, config):

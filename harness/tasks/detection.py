@@ -2,27 +2,49 @@
 detector from the harness's own ImageNet run of the row's method, on Pascal VOC, and report VOC07 mAP."""
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.util
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 
+from harness.paths import experiment_file
 from harness.tasks.base import Task, Unrunnable, saved_examples
 from harness.train.trainer import BEST_MODEL, CHECKPOINT
 
 CHECKPOINTS = {"last": CHECKPOINT, "best": BEST_MODEL}
 
 
+_BASE = re.compile(r"""^_base_\s*=\s*(\[[^\]]*\]|'[^']*'|"[^"]*")""", re.MULTILINE)
+
+
+def config_files(path: Path) -> list[Path]:
+    """An MMDetection config file and every file it inherits from, depth first (``_base_``, with ``mmdet::``
+    bases found in the installed mmdet package, as mmengine finds them), read as text: no import needed."""
+    match = _BASE.search(path.read_text())
+    bases = ast.literal_eval(match.group(1)) if match else []
+    files = [path]
+    for base in [bases] if isinstance(bases, str) else bases:
+        if base.startswith("mmdet::"):
+            package = importlib.util.find_spec("mmdet").submodule_search_locations[0]
+            files += config_files(Path(package) / ".mim" / "configs" / base.removeprefix("mmdet::"))
+        else:
+            files += config_files((path.parent / base).resolve())
+    return files
+
+
 @lru_cache(maxsize=None)
 def detector_digest(detector: str) -> str:
-    """A digest of the detector's full, merged MMDetection config (so that editing any file it inherits from
-    makes new runs), which also checks the config early, when the plan is made."""
-    from harness.detection.config import config_path  # first: it quiets mmcv's import warnings
-    from mmengine.config import Config
-
-    return hashlib.sha256(Config.fromfile(str(config_path(detector))).pretty_text.encode()).hexdigest()[:16]
+    """A digest of the detector's config file and of every file it inherits from (so that editing any of them
+    makes new runs), from their text: the plan is made without importing MMDetection."""
+    digest = hashlib.sha256()
+    for path in config_files(experiment_file(detector)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 class DetectionTask(Task):
@@ -50,14 +72,14 @@ class DetectionTask(Task):
     def check_data(self, config):
         if config["dataset"] == "synthetic_voc":  # generated when the job starts
             return
-        from harness.detection.config import config_path, voc_splits  # first: it quiets mmcv's import warnings
+        from harness.detection.config import voc_splits  # first: it quiets mmcv's import warnings
         from harness.detection.runner import locate_data
         from mmengine.config import Config
 
         from harness.data.voc import check_voc
 
         devkit, _ = locate_data(config["dataset"], config.get("data_root"))
-        check_voc(devkit, voc_splits(Config.fromfile(str(config_path(config["detector"])))))
+        check_voc(devkit, voc_splits(Config.fromfile(str(experiment_file(config["detector"])))))
 
     def dependencies(self, config):
         return [config["backbone_key"]]

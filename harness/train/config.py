@@ -12,7 +12,7 @@ from harness.errors import HarnessError
 # whichever machine or folder produced it.
 # init_from is a path: the job that fine-tunes carries its backbone's identity in its own hash.
 # Options added after the first records were written: hashed only when set.
-OPTIONAL = frozenset({"head_lr", "init_from"})
+OPTIONAL = frozenset({"head_lr", "init_from", "train_subset"})
 NOT_HASHED = frozenset({"data_root", "device", "num_workers", "download", "plugins", "labels", "init_from"})
 
 
@@ -38,6 +38,7 @@ class RunConfig:
     data_policy: str | None = None  # e.g. "autoaugment", applied in the data pipeline
     init_from: str | None = None  # a harness checkpoint whose backbone is fine-tuned (classifier re-initialised)
     head_lr: float | None = None  # learning rate of the classifier when fine-tuning (default: lr)
+    train_subset: int | None = None  # train on a fixed class-balanced subset of this many images (the mini scale)
     # not hashed (see NOT_HASHED)
     data_root: str | None = None
     device: str = "auto"

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from harness import augment
-from harness.data import build_datasets
+from harness.data import balanced_subset, build_datasets
 from harness.errors import DataNotFoundError, HarnessError, NonFiniteLossError
 from harness.io import CorruptFileError, atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
 from harness.models import count_parameters, create_model
@@ -144,6 +144,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         data = build_datasets(cfg.dataset, cfg.data_root, download=cfg.download, image_size=cfg.image_size,
                               policy=cfg.data_policy)
+        if cfg.train_subset:
+            data.train = balanced_subset(data.train, cfg.train_subset)
         order = torch.Generator().manual_seed(cfg.seed)
         cuda = device.type == "cuda"
         train_loader = DataLoader(data.train, cfg.batch_size, shuffle=True, drop_last=True, generator=order,

@@ -1,9 +1,9 @@
 # Smoke scale of the paper's C4 Faster R-CNN (../faster-rcnn_r50-c4_voc0712.py): the same detector around the
 # harness's smoke stand-in for ResNet-50 (resnet_tiny: timm's 64-channel stem, then one basic block per stage, widths 16-128), on the
-# embedded VOC-layout set (128 px, VOC2007 only), for a few hundred CPU iterations. NOT comparable to the paper.
+# embedded VOC-layout set (128 px, VOC2007 only), for 60 CPU iterations. NOT comparable to the paper.
 _base_ = ['../faster-rcnn_r50-c4_voc0712.py']
 
-max_iters = 300
+max_iters = 60
 image_scale = (128, 128)
 model = dict(
     backbone=dict(type='StandInResNet', depth='tiny', stem_channels=64, base_channels=16),
@@ -40,7 +40,7 @@ test_dataloader = val_dataloader
 
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[240], gamma=0.1),
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=10),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[48], gamma=0.1),
 ]
-default_hooks = dict(checkpoint=dict(interval=100), logger=dict(interval=50))
+default_hooks = dict(checkpoint=dict(interval=30), logger=dict(interval=20))

@@ -1,11 +1,11 @@
 # Smoke scale of the paper's SSD (../ssd300_r50_voc0712.py): the same detector around the harness's smoke
 # stand-in for ResNet-50 (resnet_tiny: timm's 64-channel stem, then one basic block per stage, widths 16-128) at 128 px instead of 300, on the
-# embedded VOC-layout set (VOC2007 only), for a few hundred CPU iterations. NOT comparable to the paper.
+# embedded VOC-layout set (VOC2007 only), for 60 CPU iterations. NOT comparable to the paper.
 # Levels at 128 px: layer2 16x16, layer3 8x8, layer4 4x4, then 2x2, 1x1, 1x1; anchor sizes are SSD300-VOC's
 # scaled by 128/300.
 _base_ = ['../ssd300_r50_voc0712.py']
 
-max_iters = 300
+max_iters = 60
 input_size = 128
 channels = (32, 64, 128, 64, 64, 64)
 model = dict(
@@ -45,7 +45,7 @@ test_dataloader = val_dataloader
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=0.01))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[240], gamma=0.1),
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=10),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[48], gamma=0.1),
 ]
-default_hooks = dict(checkpoint=dict(interval=100), logger=dict(interval=50))
+default_hooks = dict(checkpoint=dict(interval=30), logger=dict(interval=20))

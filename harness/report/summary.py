@@ -1,0 +1,61 @@
+"""What reproduced: for each table, does each method move the metric the paper's way, how far is each cell
+from the paper in units of its seed spread, and do the measured and published orderings agree."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+LEGEND = (
+    "How to read this: each table's first metric is compared with the paper. **Sign** counts the methods whose "
+    "measured difference to the table's baseline goes the same way as the paper's (e.g. CutMix lowers the error "
+    "in both). **ρ** is Spearman's rank correlation between the measured and the published figures over the rows "
+    "that have both (1: the same ordering, 0: unrelated, −1: reversed; shown from 3 rows). **distance (σ)** is the "
+    "median distance between a measured cell and the paper's figure in units of that cell's standard deviation "
+    "over seeds (shown only where a cell has at least two seeds; about 2 or less is within seed noise). "
+    "A scale other than `paper` trains other models on other data for less time: there the sign and the "
+    "ordering are the evidence, not the figures."
+)
+
+
+def std_units(measured: float | None, std: float | None, n: int, paper: float | None) -> float | None:
+    """(measured − paper) / seed std, or None without a paper figure, two seeds or any spread."""
+    if measured is None or paper is None or n < 2 or not std or _missing(measured) or _missing(paper):
+        return None
+    return (measured - paper) / std
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def table_summary(metric: str, baseline: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """Sign agreement, rank correlation and median std-units distance of one table's ``frame`` (one line per
+    row, columns ``row``, ``<metric>.best``, ``<metric>.best_std``, ``<metric>.n``, ``<metric>.paper``)."""
+    measured, paper = frame[f"{metric}.best"], frame[f"{metric}.paper"]
+    both = frame[measured.notna() & paper.notna()]
+    base = both[both.row == baseline]
+    signs = []
+    if not base.empty:
+        base_measured, base_paper = base[f"{metric}.best"].iloc[0], base[f"{metric}.paper"].iloc[0]
+        for _, line in both[both.row != baseline].iterrows():
+            paper_delta = line[f"{metric}.paper"] - base_paper
+            if paper_delta != 0:
+                signs.append((line[f"{metric}.best"] - base_measured) * paper_delta > 0)
+    rho = None
+    if len(both) >= 3 and both[f"{metric}.best"].nunique() > 1 and both[f"{metric}.paper"].nunique() > 1:
+        rho = float(both[f"{metric}.best"].astype(float).corr(both[f"{metric}.paper"].astype(float), method="spearman"))
+    distances = [abs(u) for u in (std_units(line[f"{metric}.best"], line[f"{metric}.best_std"], int(line[f"{metric}.n"]),
+                                            line[f"{metric}.paper"]) for _, line in both.iterrows()) if u is not None]
+    return {"compared": len(both), "sign_agree": sum(signs), "sign_total": len(signs), "rho": rho,
+            "std_units": float(pd.Series(distances).median()) if distances else None,
+            "seeds": int(both[f"{metric}.n"].min()) if len(both) else 0}
+
+
+def format_summary_row(summary: dict[str, Any]) -> dict[str, str]:
+    """The summary's cells as text."""
+    sign = f"{summary['sign_agree']}/{summary['sign_total']}" if summary["sign_total"] else "—"
+    rho = f"{summary['rho']:+.2f}" if summary["rho"] is not None else "—"
+    units = f"{summary['std_units']:.1f}" if summary["std_units"] is not None else "— (1 seed)" if summary["compared"] else "—"
+    return {"compared with paper": str(summary["compared"]), "sign as paper": sign, "ρ": rho, "distance (σ)": units}

@@ -1,0 +1,108 @@
+"""The report: tables from records, the "what reproduced" summary, and cheap rebuilds while jobs finish."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.experiments import load_protocols, load_tables, paper_values
+from harness.orchestrate import expand
+from harness.report import build_report
+from harness.report.summary import format_summary_row, std_units, table_summary
+
+REPORT_TABLES = ("T3_imagenet_r50", "T5_cifar100_pyr200", "T7_cifar10_pyr200", "F3a_cutmix_alpha")
+
+
+def fixture_run(tmp_path: Path):
+    protocols = load_protocols()
+    tables = [t for t in load_tables(protocols=protocols).values() if t.id in REPORT_TABLES]
+    jobs, cells = expand(tables, protocols, "smoke", tmp_path / "results")
+    return tables, jobs, cells
+
+
+def write_record(job, index: int) -> None:
+    curve = [{"epoch": e, "top1_err": 50.0 - e - index, "top5_err": 10.0 - e, "train_loss": 1.0, "test_loss": 1.0,
+              "lr": 0.1, "epoch_time_s": 1.0} for e in (1, 2)]
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    (job.run_dir / "record.json").write_text(json.dumps({
+        "config": job.config, "curve": curve, "best": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")},
+        "last": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")}, "wall_time_s": 3.0,
+        "git": {"commit": "abc", "dirty": False}, "packages": {"torch": "2"}, "hardware": {"device": "cpu", "cpu_count": 2}}))
+
+
+def test_report_renders_from_fixture_records(tmp_path):
+    tables, jobs, cells = fixture_run(tmp_path)
+    for index, job in enumerate(jobs):
+        write_record(job, index)
+    paths = build_report(tables, jobs, cells, paper_values(), "smoke", tmp_path / "reports")
+    markdown = paths["markdown"].read_text()
+    for table in tables:
+        assert table.title in markdown
+    assert "| Baseline | 23.68 | " in markdown  # Table 3's paper figure in place
+    assert "| CutMix | 2.88 | " in markdown  # Table 7's
+    baseline_measured = 50.0 - 2 - [j.cells[0][:2] for j in jobs].index(("T3_imagenet_r50", "Baseline"))
+    # one seed: no "± std", no distance in std units
+    assert f"| Baseline | 23.68 | {baseline_measured:.2f} (n=1) | {baseline_measured - 23.68:+.2f} | — |" in markdown
+    html = paths["html"].read_text()
+    assert html.count("<h2") == len(tables) + 2 and "Provenance" in html and "What reproduced" in html
+    assert "figures/F3a_cutmix_alpha_smoke_sweep.png" in markdown  # the ablation's metric-vs-alpha plot
+    for table in tables:  # a table of contents: the summary links every section
+        assert f'href="#{table.id.lower()}"' in html and f'id="{table.id.lower()}"' in html
+    assert "NOT comparable" in markdown and len(paths["html"].read_bytes()) < 200_000  # figures beside, not inlined
+
+
+def test_a_rebuild_as_jobs_finish_equals_a_full_build_and_redraws_only_what_changed(tmp_path, monkeypatch):
+    tables, jobs, cells = fixture_run(tmp_path)
+    paper = paper_values()
+    incremental, full = tmp_path / "incremental", tmp_path / "full"
+    build_report(tables, jobs, cells, paper, "smoke", incremental)  # before any job: every row pending
+    assert "pending" in (incremental / "tables.md").read_text()
+    for index, job in enumerate(jobs):
+        write_record(job, index)
+        if index in (0, len(jobs) // 2):
+            build_report(tables, jobs, cells, paper, "smoke", incremental)
+    build_report(tables, jobs, cells, paper, "smoke", incremental)
+    build_report(tables, jobs, cells, paper, "smoke", full)
+    assert (incremental / "tables.md").read_text() == (full / "tables.md").read_text()
+    assert (incremental / "index.html").read_text() == (full / "index.html").read_text()
+    drawn = sorted(p.name for p in (full / "figures").glob("*.png"))
+    assert drawn == sorted(p.name for p in (incremental / "figures").glob("*.png"))
+    for name in drawn:
+        assert (incremental / "figures" / name).read_bytes() == (full / "figures" / name).read_bytes(), name
+    # nothing changed since: a rebuild draws nothing
+    import harness.report.build as build
+
+    calls = []
+    monkeypatch.setattr(build, "curves_figure", lambda *a: calls.append(a) or None)
+    build_report(tables, jobs, cells, paper, "smoke", full)
+    assert calls == []
+    write_record(jobs[0], 99)  # one job's record changes: only its tables are redrawn
+    build_report(tables, jobs, cells, paper, "smoke", full)
+    assert sorted({args[0].id for args in calls}) == sorted({t for t, _, _ in jobs[0].cells})
+
+
+def frame(measured, paper, std=None, n=1, rows=("Baseline", "A", "B", "C")) -> pd.DataFrame:
+    return pd.DataFrame({"row": list(rows), "top1_err.best": measured, "top1_err.paper": paper,
+                         "top1_err.best_std": std or [0.0] * len(rows), "top1_err.n": [n] * len(rows)})
+
+
+def test_summary_counts_signs_ranks_and_std_units_by_hand():
+    # paper: A and C beat the baseline, B is worse; measured: A and C beat it, B beats it too (wrong sign)
+    summary = table_summary("top1_err", "Baseline", frame([30.0, 28.0, 29.0, 25.0], [20.0, 18.0, 21.0, 17.0],
+                                                         std=[2.0, 1.0, 4.0, 0.5], n=3))
+    assert (summary["sign_agree"], summary["sign_total"], summary["compared"]) == (2, 3, 4)
+    # ranks measured (4, 2, 3, 1) vs paper (3, 2, 4, 1): rho = 1 - 6 * 2 / (4 * 15) = 0.8
+    assert summary["rho"] == pytest.approx(0.8)
+    # |measured - paper| / std: 5, 10, 2, 16 -> median 7.5
+    assert summary["std_units"] == pytest.approx(7.5)
+    assert format_summary_row(summary) == {"compared with paper": "4", "sign as paper": "2/3", "ρ": "+0.80", "distance (σ)": "7.5"}
+
+
+def test_one_seed_gives_no_std_units_and_missing_rows_are_left_out():
+    summary = table_summary("top1_err", "Baseline", frame([30.0, 28.0, None, None], [20.0, 18.0, 21.0, None]))
+    assert (summary["compared"], summary["sign_agree"], summary["sign_total"]) == (2, 1, 1)
+    assert summary["rho"] is None and summary["std_units"] is None  # two rows rank nothing; one seed has no spread
+    assert format_summary_row(summary)["distance (σ)"] == "— (1 seed)"
+    assert std_units(12.0, 0.5, 2, 11.0) == pytest.approx(2.0) and std_units(12.0, 0.5, 1, 11.0) is None
