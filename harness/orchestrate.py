@@ -226,7 +226,6 @@ def execute(jobs: list[Job], workers: int = 1, progress: bool = True,
             return by_key[key].status()
         return "finished" if (results / key / RECORD).is_file() else "missing"
 
-    tqdm.monitor_interval = 0  # no monitor thread: workers are forked from this process
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress, dynamic_ncols=True)
     reported, reported_at = 0, time.monotonic()
     try:

@@ -1,5 +1,5 @@
-"""A worker runs the job described by ``RUN_DIR/job.json``, one process per job: forked by the orchestrator,
-which has imported the harness already (:func:`start`), or by hand as ``python -m harness.worker RUN_DIR``.
+"""A worker runs the job described by ``RUN_DIR/job.json``, one process per job: started by the orchestrator
+through a fork server that has imported the harness once (:func:`start`), or by hand as ``python -m harness.worker RUN_DIR``.
 
 The worker holds the run folder's lock for the whole job, so no second process writes there, and it does
 not outlive the orchestrator that started it: killed with it (``kill -9``, out of memory, a dropped SSH
@@ -23,21 +23,34 @@ from harness.locks import run_lock
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def die_with(parent_pid: int) -> None:
-    """End this process as soon as ``parent_pid`` (the orchestrator that started it) is gone: the kernel's
-    parent-death signal on Linux, a one-second watch of the parent elsewhere."""
+def _alive(pid: int) -> bool:
     try:
-        if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
-            raise OSError(ctypes.get_errno(), "prctl")
-    except (OSError, AttributeError):
-        def watch() -> None:
-            while os.getppid() == parent_pid:
-                time.sleep(1.0)
-            os._exit(1)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process stays a zombie until its parent reaps it: that is gone too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
 
-        threading.Thread(target=watch, daemon=True, name="parent-watch").start()
-    if os.getppid() != parent_pid:  # it died before the signal was armed
+
+def die_with(pid: int) -> None:
+    """End this process as soon as process ``pid`` (the orchestrator that started it) is gone: the kernel's
+    parent-death signal where ``pid`` is the parent (Linux), and a one-second watch in every case."""
+    if pid == os.getppid():
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while _alive(pid):
+            time.sleep(1.0)
         os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="orchestrator-watch").start()
 
 
 def run_job(run_dir: Path) -> None:
@@ -54,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _forked(run_dir: str, threads: int) -> None:
-    """A worker's body in a process forked from the orchestrator: output into the job's log, the thread count,
-    then the job (exit status as ``python -m harness.worker`` would give)."""
-    die_with(os.getppid())
+def _forked(run_dir: str, threads: int, orchestrator: int) -> None:
+    """A worker's body in a process of the orchestrator's fork server: output into the job's log, the thread
+    count, then the job (exit status as ``python -m harness.worker`` would give)."""
+    die_with(orchestrator)
     log = open(Path(run_dir) / "job.log", "a", buffering=1)
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
@@ -69,14 +82,19 @@ def _forked(run_dir: str, threads: int) -> None:
     run_cli(main, [run_dir])
 
 
+_context = None
+
+
 def start(run_dir: Path, threads: int) -> multiprocessing.Process:
-    """Start a worker for ``run_dir``, forked from this process (which has imported torch, timm and the tasks
-    already, so a job starts in milliseconds rather than seconds); where fork is unavailable, spawned."""
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    sys.stdout.flush()
-    sys.stderr.flush()
-    process = multiprocessing.get_context(method).Process(target=_forked, args=(str(run_dir), threads),
-                                                          name=f"mixbench-worker {run_dir.name}")
+    """Start a worker for ``run_dir``, forked from a fork server that imported torch, timm and the tasks once
+    (a job starts in milliseconds instead of re-importing them). The server is a fresh process that never
+    computes, so forking it is safe, unlike forking a process whose torch threads are running."""
+    global _context
+    if _context is None:
+        _context = multiprocessing.get_context("forkserver")
+        _context.set_forkserver_preload(["harness.worker", "harness.tasks"])
+    process = _context.Process(target=_forked, args=(str(run_dir), threads, os.getpid()),
+                               name=f"mixbench-worker {run_dir.name}")
     process.start()
     return process
 
