@@ -14,6 +14,7 @@ from tqdm import tqdm
 from harness.experiments import Table
 from harness.errors import HarnessError
 from harness.io import atomic_write_json
+from harness import worker
 from harness.locks import RUN_LOCK, hold_lock, lock_holder
 from harness.tasks import TASKS, Unrunnable
 from harness.train import FAILURE, RECORD, STATUS
@@ -168,8 +169,6 @@ def results_lock(results: Path):
 
 def _start(job: Job, threads: int):
     """Start the job's worker process (see :func:`harness.worker.start`)."""
-    from harness import worker  # it imports this module
-
     job.run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(job.run_dir / "job.json", {"task": job.task, "config": job.config, "key": job.key, "cells": job.cells})
     (job.run_dir / FAILURE).unlink(missing_ok=True)

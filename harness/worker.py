@@ -3,15 +3,13 @@ through a fork server that has imported the harness once (:func:`start`), or by 
 
 The worker holds the run folder's lock for the whole job, so no second process writes there, and it does
 not outlive the orchestrator that started it: killed with it (``kill -9``, out of memory, a dropped SSH
-session), it stops at once and leaves its last checkpoint for the next run to resume.
+session), it stops within a second and leaves its last checkpoint for the next run to resume.
 """
 from __future__ import annotations
 
-import ctypes
 import json
 import multiprocessing
 import os
-import signal
 import sys
 import threading
 import time
@@ -19,9 +17,6 @@ from pathlib import Path
 
 from harness.cli import run_cli
 from harness.locks import run_lock
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
 
 def _alive(pid: int) -> bool:
     try:
@@ -37,13 +32,7 @@ def _alive(pid: int) -> bool:
 
 
 def die_with(pid: int) -> None:
-    """End this process as soon as process ``pid`` (the orchestrator that started it) is gone: the kernel's
-    parent-death signal where ``pid`` is the parent (Linux), and a one-second watch in every case."""
-    if pid == os.getppid():
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
+    """End this process within a second of process ``pid`` (the orchestrator that started it) being gone."""
 
     def watch() -> None:
         while _alive(pid):
