@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet "setuptools<81" wheel ninja $(TORCH)
 	MMCV_WITH_OPS=1 $(PY) -m pip install --quiet --no-build-isolation "mmcv==2.1.0"
 	$(PY) -m pip install --quiet -e ".[test]"
+	@command -v java >/dev/null || echo "mixbench: note: no Java runtime: captioning's metrics (pycocoevalcap) need one: apt install default-jre-headless (or conda install openjdk)"
 	touch $(STAMP)
 
 run: $(STAMP)  ## the main job: every table at the embedded smoke scale, then the report

@@ -24,7 +24,8 @@ TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline",
 ROW_KEYS = {"name", "method", "params", "model", "model_kwargs", "data_policy", "backbone", "planned", "quoted", "extra"}
 SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones", "seeds", "method_defaults",
               "model_map", "cost", "require_stand_in", "weight_decay", "head_lr", "init_from", "cam_threshold",
-              "detector", "backbone_checkpoint", "schedule_fraction", "eval_transform", "rows", "train_subset"}
+              "detector", "backbone_checkpoint", "schedule_fraction", "eval_transform", "rows", "train_subset",
+              "embed_size", "hidden_size", "min_count", "max_length", "beam_size"}
 
 
 @dataclass(frozen=True)
@@ -153,9 +154,10 @@ def load_tables(directory: Path | None = None, protocols: dict[str, Any] | None 
 
 
 def _paper_order(table: Table) -> tuple:
-    """Tables first (T3 before T10), then figures (F3a...), as the paper."""
-    number = re.match(r"[A-Z](\d+)", table.id)
-    return (not table.id.startswith("T"), int(number.group(1)) if number else 0, table.id)
+    """Tables first (T3 before T10), then the appendix's (TA1...), then figures (F3a...), as the paper."""
+    number = re.match(r"[A-Z]A?(\d+)", table.id)
+    kind = 0 if re.match(r"T\d", table.id) else 1 if table.id.startswith("TA") else 2
+    return (kind, int(number.group(1)) if number else 0, table.id)
 
 
 def paper_values(directory: Path | None = None) -> pd.DataFrame:
@@ -171,12 +173,12 @@ def paper_values(directory: Path | None = None) -> pd.DataFrame:
 
 def select_tables(tables: dict[str, Table], wanted: list[str] | None) -> list[Table]:
     """Tables by id, number or prefix: ``3`` or ``T3`` -> ``T3_imagenet_r50``; ``9`` -> ``T9_*`` and ``T9b_*``;
-    ``F3`` -> both Figure 3 ablations."""
+    ``F3`` -> both Figure 3 ablations; ``A1`` -> appendix Table A1 (``TA1_*``)."""
     if not wanted:
         return list(tables.values())
     chosen = []
     for key in wanted:
-        key = f"T{key}" if key[:1].isdigit() else key
+        key = f"T{key}" if key[:1].isdigit() or re.fullmatch(r"[Aa]\d+", key) else key
         pattern = re.compile(rf"{re.escape(key)}[a-z]?_", re.IGNORECASE)
         matches = [t for tid, t in tables.items() if tid == key or pattern.match(tid)]
         if not matches:

@@ -12,8 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, IO, Iterator
 
-import torch
-
 from harness.errors import HarnessError
 
 
@@ -66,6 +64,8 @@ def atomic_write_json(path: Path, obj: Any) -> Path:
 
 
 def atomic_torch_save(path: Path, obj: Any) -> Path:
+    import torch
+
     return _atomic(path, lambda f: torch.save(obj, f))
 
 
@@ -107,6 +107,8 @@ def load_torch(path: Path, map_location: Any = "cpu", allowed: list | None = Non
     Raises :class:`UnsafeCheckpointError` for a file holding anything else, :class:`CorruptFileError` for one
     that cannot be read (a truncated copy), ``FileNotFoundError`` for none.
     """
+    import torch
+
     with torch.serialization.safe_globals(CHECKPOINT_TYPES + list(allowed or [])):
         try:
             return torch.load(path, map_location=map_location, weights_only=True)

@@ -4,26 +4,32 @@ from __future__ import annotations
 import io
 from typing import Any, Callable
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the headless Agg backend, imported on first use (a cached report draws nothing)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def figure_png(fig) -> bytes:
     """A matplotlib figure as PNG bytes (the figure is closed)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     return buffer.getvalue()
 
 
 def image_grid(examples: list[tuple[str, Any]], columns: int, draw: Callable[[Any, Any, int], None],
                cell_size: tuple[float, float], title: str) -> bytes:
     """A PNG of example images: one row per ``(name, data)``, labelled with the name, and ``columns`` bare
-    axes per row, each filled by ``draw(ax, data, column)`` (the tasks' CAM and box figures)."""
-    fig, axes = plt.subplots(len(examples), columns, figsize=(cell_size[0] * columns, cell_size[1] * len(examples)),
-                             squeeze=False)
+    axes per row, each filled by ``draw(ax, data, column)`` (the tasks' CAM, box and caption figures)."""
+    fig, axes = pyplot().subplots(len(examples), columns, squeeze=False,
+                                  figsize=(cell_size[0] * columns, cell_size[1] * len(examples)))
     for r, (name, data) in enumerate(examples):
         for c in range(columns):
             draw(axes[r][c], data, c)

@@ -233,7 +233,7 @@ def test_metric_pipeline_on_real_cub_images():
     import timm
 
     from harness.data.localization import load_cub, wsol_transforms
-    from harness.tasks.localization import cam_predictions
+    from harness.localization.evaluate import cam_predictions
 
     test = load_cub(shared("cub_like_birds/CUB_200_2011"), False, wsol_transforms()[1])
     subset = torch.utils.data.Subset(test, range(6))

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -81,6 +83,30 @@ def test_a_rebuild_as_jobs_finish_equals_a_full_build_and_redraws_only_what_chan
     write_record(jobs[0], 99)  # one job's record changes: only its tables are redrawn
     build_report(tables, jobs, cells, paper, "smoke", full)
     assert sorted({args[0].id for args in calls}) == sorted({t for t, _, _ in jobs[0].cells})
+
+
+HEAVY_PROBE = """import sys
+from harness.run_all import main
+code = main(sys.argv[1:])
+print("heavy:", sorted(m for m in ("torch", "timm", "torchvision", "matplotlib", "mmdet", "cv2") if m in sys.modules))
+sys.exit(code)"""
+
+
+def test_a_cached_rerun_loads_neither_torch_nor_matplotlib(tmp_path):
+    """What keeps a fully cached ``run_all.py`` within seconds: it reads records and rewrites the report, and the
+    heavy libraries (torch, timm, matplotlib, mmdet) are never imported."""
+    tables, jobs, cells = fixture_run(tmp_path)
+    for index, job in enumerate(jobs):
+        write_record(job, index)
+    args = ["--tables", *REPORT_TABLES, "--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports"),
+            "--no-progress"]
+    outputs = [subprocess.run([sys.executable, "-c", HEAVY_PROBE, *args], capture_output=True, text=True, timeout=120)
+               for _ in range(2)]  # the first draws the figures, the second finds them drawn
+    for result in outputs:
+        assert result.returncode == 0, result.stderr
+        assert f"jobs: {len(jobs)} cached, 0 run, 0 failed" in result.stdout, result.stdout
+    assert "heavy: []" in outputs[1].stdout, outputs[1].stdout
+    assert "matplotlib" in outputs[0].stdout  # the probe sees an import when there is one
 
 
 def frame(measured, paper, std=None, n=1, rows=("Baseline", "A", "B", "C")) -> pd.DataFrame:

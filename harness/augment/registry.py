@@ -1,12 +1,18 @@
-"""Name -> augmentation class registry, and loading of user plugins from outside the package."""
+"""Name -> augmentation class registry, and loading of user plugins from outside the package.
+
+The built-in methods are found by reading the ``@register("name")`` lines of ``harness/augment/*.py`` and
+imported when first built, so that naming and validating methods (planning a run) needs no torch.
+"""
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
 import traceback
 from importlib.metadata import entry_points
 from pathlib import Path
+from functools import lru_cache
 from typing import Callable, Iterable, TypeVar
 
 from harness.errors import HarnessError, UnknownNameError
@@ -14,6 +20,14 @@ from harness.errors import HarnessError, UnknownNameError
 T = TypeVar("T")
 _REGISTRY: dict[str, type] = {}
 ENTRY_POINT_GROUP = "mixbench.augmentations"
+_REGISTER_LINE = re.compile(r'^@register\("([^"]+)"\)', re.MULTILINE)
+
+
+@lru_cache(maxsize=None)
+def builtin_modules() -> dict[str, str]:
+    """Name -> module of each built-in method, from the decorator lines of the package's files (no import)."""
+    return {name: f"{__package__}.{path.stem}" for path in sorted(Path(__file__).parent.glob("*.py"))
+            for name in _REGISTER_LINE.findall(path.read_text(encoding="utf-8"))}
 
 
 def register(name: str) -> Callable[[T], T]:
@@ -21,8 +35,9 @@ def register(name: str) -> Callable[[T], T]:
 
     def decorator(cls: T) -> T:
         existing = _REGISTRY.get(name)
-        if existing is not None and existing.__qualname__ != cls.__qualname__:
-            raise HarnessError(f"augmentation name {name!r} is already registered by {existing.__module__}")
+        owner = existing.__module__ if existing is not None else builtin_modules().get(name)
+        if owner is not None and (owner, getattr(existing, "__qualname__", cls.__qualname__)) != (cls.__module__, cls.__qualname__):
+            raise HarnessError(f"augmentation name {name!r} is already registered by {owner}")
         _REGISTRY[name] = cls
         cls.name = name
         return cls
@@ -33,23 +48,25 @@ def register(name: str) -> Callable[[T], T]:
 def is_known(name: str) -> bool:
     """Whether ``name`` is registered, or a ``+`` composition of registered names."""
     _load_entry_points()
-    return all(part in _REGISTRY for part in name.split("+"))
+    return all(part in _REGISTRY or part in builtin_modules() for part in name.split("+"))
 
 
 def available() -> list[str]:
     """Registered augmentation names, sorted."""
     _load_entry_points()
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(builtin_modules()))
 
 
 def get(name: str) -> type:
     """The class registered as ``name``; a clear error listing the known names otherwise."""
     _load_entry_points()
+    if name not in _REGISTRY and name in builtin_modules():
+        importlib.import_module(builtin_modules()[name])
     try:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownNameError(
-            f"unknown augmentation {name!r}; registered: {', '.join(sorted(_REGISTRY))} "
+            f"unknown augmentation {name!r}; registered: {', '.join(available())} "
             "(add your own with harness.augment.register, see README)"
         ) from None
 

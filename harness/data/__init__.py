@@ -14,11 +14,12 @@ from torch.utils.data import Dataset, Subset
 
 from harness.data.cifar import load_cifar, locate_cifar
 from harness.data.imagenet import imagenet_split_dir, load_imagenet
-from harness.data.localization import check_cub, eval_sizes, imagenet_metadata, load_cub, load_imagenet_boxes, wsol_transforms
+from harness.data.localization import check_cub, imagenet_metadata, load_cub, load_imagenet_boxes, wsol_transforms
 from harness.data.synthetic import CLASSES, SyntheticSpec, generate
 from harness.data.synthetic_dataset import SyntheticDataset
 from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD, cifar_transforms, imagenet_transforms, with_policy
 from harness.errors import UnknownNameError
+from harness.localization.protocol import eval_sizes
 
 DATASETS = ("synthetic", "cifar10", "cifar100", "imagenet", "cub", "imagenet_loc")
 NUM_CLASSES = {"synthetic": len(CLASSES), "cifar10": 10, "cifar100": 100, "imagenet": 1000, "cub": 200, "imagenet_loc": 1000}

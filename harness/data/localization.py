@@ -7,7 +7,7 @@
   to the data root.
 Boxes come back as ``[n, 4]`` integer (x0, y0, x1, y1) in the coordinates of the transformed test image,
 mapped as wsolevaluation maps them (``int(x * new / old)``, corners inclusive). Two evaluation transforms
-(``EVAL_TRANSFORMS``): ``paper`` (the CutMix paper's: resize 256x256, centre crop 224) and
+(``harness.localization.protocol.EVAL_TRANSFORMS``): ``paper`` (the CutMix paper's: resize 256x256, centre crop 224) and
 ``wsolevaluation`` (Choe et al.'s: resize 224x224).
 """
 from __future__ import annotations
@@ -22,17 +22,9 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from harness.errors import DataNotFoundError, UnknownNameError
+from harness.errors import DataNotFoundError
+from harness.localization.protocol import CROP, RESIZE, eval_sizes
 
-RESIZE, CROP = 256, 224
-EVAL_TRANSFORMS = {"paper": (RESIZE, CROP), "wsolevaluation": (224, 224)}  # name -> (square resize, centre crop)
-
-
-def eval_sizes(name: str) -> tuple[int, int]:
-    """(resize, crop) of a named evaluation transform."""
-    if name not in EVAL_TRANSFORMS:
-        raise UnknownNameError(f"unknown WSOL evaluation transform {name!r}; known: {', '.join(EVAL_TRANSFORMS)}")
-    return EVAL_TRANSFORMS[name]
 
 
 def wsol_transforms(resize: int = RESIZE, crop: int = CROP) -> tuple[v2.Compose, v2.Compose]:

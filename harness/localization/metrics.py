@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from harness.localization.boxes import contour_boxes, iou, to_uint8
+from harness.localization.protocol import PAPER_THRESHOLD
 
-PAPER_THRESHOLD = 0.15  # sigma of the CutMix paper
 CAM_CURVE_INTERVAL = 0.01  # wsolevaluation's threshold step for MaxBoxAcc/MaxBoxAccV2
 THRESHOLDS = np.arange(0, 1, CAM_CURVE_INTERVAL)  # its grid, built the same way (values as np.arange gives them)
 V2_IOUS = (30, 50, 70)  # percent, as wsolevaluation's iou_threshold_list

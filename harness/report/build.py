@@ -15,7 +15,7 @@ import pandas as pd
 from harness.experiments import Table
 from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from harness.orchestrate import Cell, Job
-from harness.plotting import figure_png, plt
+from harness.plotting import figure_png, pyplot
 from harness.report.summary import LEGEND, format_summary_row, std_units, table_summary
 from harness.tasks import TASKS
 from harness.train import FAILURE, RECORD
@@ -122,7 +122,7 @@ def curves_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None
     measured = frame[frame.curves.map(len) > 0]
     if measured.empty:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = pyplot().subplots(figsize=(7, 4))
     for _, line in measured.iterrows():
         curves = line["curves"]
         epochs = [row["epoch"] for row in curves[0]]
@@ -146,7 +146,7 @@ def delta_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
     others = frame[(frame.row != table.baseline) & frame[f"{metric}.best"].notna()]
     if others.empty:
         return None
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(others) + 1.2))
+    fig, ax = pyplot().subplots(figsize=(7, 0.45 * len(others) + 1.2))
     positions = range(len(others))
     ax.barh([p + 0.2 for p in positions], others[f"{metric}.best"] - base_measured, height=0.4, label="measured")
     paper_delta = others[f"{metric}.paper"].astype(float) - (base_paper if base_paper is not None else float("nan"))
@@ -174,7 +174,7 @@ def sweep_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
     if not points:
         return None
     points.sort()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
+    fig, ax = pyplot().subplots(figsize=(5, 3.2))
     ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=table.title.split(":")[0])
     base = frame.loc[frame.row == table.baseline, f"{metric}.best"]
     if base.notna().any():
@@ -215,7 +215,7 @@ def _markdown_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-FIGURE_CODE = ("report/build.py", "plotting.py", "tasks/localization.py", "tasks/detection.py")
+FIGURE_CODE = ("report/build.py", "plotting.py", "tasks/localization.py", "tasks/detection.py", "tasks/captioning.py")
 
 
 @lru_cache(maxsize=1)

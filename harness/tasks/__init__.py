@@ -4,10 +4,11 @@ with a module here and one entry in TASKS; nothing else changes."""
 from __future__ import annotations
 
 from harness.tasks.base import Task, Unrunnable
+from harness.tasks.captioning import CaptioningTask
 from harness.tasks.classification import ClassificationTask
 from harness.tasks.detection import DetectionTask
 from harness.tasks.localization import LocalizationTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (ClassificationTask(), LocalizationTask(), DetectionTask())}
+TASKS: dict[str, Task] = {task.name: task for task in (ClassificationTask(), LocalizationTask(), DetectionTask(), CaptioningTask())}
 
 __all__ = ["TASKS", "Task", "Unrunnable"]

@@ -4,9 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.data import check_data
 from harness.tasks.base import Task, Unrunnable
-from harness.train import RunConfig, Trainer
+from harness.train import RunConfig
 
 
 def method_params(method: str, row_params: dict[str, Any], defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -53,10 +52,14 @@ class ClassificationTask(Task):
         )
 
     def check_data(self, config):
+        from harness.data import check_data
+
         check_data(config["dataset"], config.get("data_root"), config.get("download", False))
 
     def epochs(self, config):
         return config["epochs"]
 
     def run(self, config, run_dir: Path, progress: bool) -> dict[str, Any]:
+        from harness.train import Trainer
+
         return Trainer(RunConfig.from_dict(config), run_dir, progress=progress).run()

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.paths import experiment_file
 from harness.tasks.base import Task, Unrunnable, saved_examples
-from harness.train.trainer import BEST_MODEL, CHECKPOINT
+from harness.train.files import BEST_MODEL, CHECKPOINT
 
 CHECKPOINTS = {"last": CHECKPOINT, "best": BEST_MODEL}
 

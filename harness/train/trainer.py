@@ -27,14 +27,9 @@ from harness.errors import DataNotFoundError, HarnessError, NonFiniteLossError
 from harness.io import CorruptFileError, atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
 from harness.models import count_parameters, create_model
 from harness.train.config import RunConfig
+from harness.train.files import BEST_MODEL, CHECKPOINT, FAILURE, PREVIOUS_CHECKPOINT, RECORD, STATUS
 from harness.train.provenance import git_commit, hardware, package_versions
 
-RECORD = "record.json"
-FAILURE = "failure.json"
-CHECKPOINT = "checkpoint.pt"
-PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"  # the epoch before, kept in case the newest is damaged
-BEST_MODEL = "best_model.pt"  # weights of the best epoch so far (for fine-tuning from "best")
-STATUS = "status.json"
 CURVE_FIELDS = ("epoch", "train_loss", "test_loss", "top1_err", "top5_err", "lr", "epoch_time_s")
 NONFINITE_CHECK_EVERY = 20  # steps between loss checks (each one synchronises a GPU)
 

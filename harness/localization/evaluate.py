@@ -1,0 +1,89 @@
+"""Evaluate a localization run: train (or fine-tune) its classifier, then score the class activation maps of
+the test set against the ground-truth boxes and save a few examples for the report's figure."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from harness.data import build_datasets
+from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from harness.io import atomic_write_json, load_torch
+from harness.localization.boxes import cam_boxes
+from harness.localization.cam import class_activation_maps, normalize_maps
+from harness.localization.metrics import localization_scores
+from harness.localization.protocol import EXAMPLES
+from harness.models import create_model
+from harness.train import CHECKPOINT, RECORD, RunConfig, Trainer
+from harness.train.provenance import git_commit, hardware, package_versions
+from harness.train.trainer import resolve_device
+
+METRICS = ("top1_loc", "gt_known_loc", "max_box_acc", "max_box_acc_v2", "top1_cls")
+
+
+@torch.no_grad()
+def cam_predictions(model: torch.nn.Module, dataset, device: torch.device, batch_size: int = 64):
+    """Normalised CAMs of the true and of the predicted class, top-1 correctness, and the boxes, for a test set."""
+    model.eval()
+    fc = model.get_classifier()
+    true_maps, predicted_maps, correct = [], [], []
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        features = model.forward_features(images)
+        logits = model.forward_head(features)
+        predicted = logits.argmax(dim=1)
+        size = images.shape[-2:]
+        true_maps.append(normalize_maps(class_activation_maps(features, fc.weight, labels), size).cpu())
+        predicted_maps.append(normalize_maps(class_activation_maps(features, fc.weight, predicted), size).cpu())
+        correct.append((predicted == labels).cpu())
+    boxes = [dataset.gt_boxes(i) for i in range(len(dataset))]
+    return torch.cat(true_maps), torch.cat(predicted_maps), torch.cat(correct).numpy(), boxes
+
+
+EXAMPLE_COUNT = 6
+
+
+def save_examples(path: Path, dataset, true_maps: torch.Tensor, threshold: float) -> None:
+    """The first test images (uint8), their true-class CAMs, CAM boxes and ground-truth boxes, so that the
+    report can draw the paper's Figure 4 from results alone."""
+    count = min(EXAMPLE_COUNT, len(dataset))
+    images = torch.stack([dataset[i][0] for i in range(count)])
+    images = images * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    predicted = [boxes[0] for boxes in cam_boxes(true_maps[:count], threshold)]
+    truth = [dataset.gt_boxes(i)[0] for i in range(count)]
+    with open(path, "wb") as handle:
+        np.savez_compressed(handle, images=(images.clamp(0, 1) * 255).byte().permute(0, 2, 3, 1).numpy(),
+                            cams=true_maps[:count].numpy().astype(np.float16), cam_boxes=np.array(predicted),
+                            gt_boxes=np.array(truth))
+
+
+def run_localization(config: dict[str, Any], run_dir: Path, progress: bool) -> dict[str, Any]:
+    """Train the job's classifier (resumable), evaluate its CAMs and write the record."""
+    train_config = RunConfig.from_dict(config["train"])
+    train_record = Trainer(train_config, run_dir / "train", progress=progress).run()
+    started = time.perf_counter()
+    device = resolve_device(train_config.device)
+    data = build_datasets(train_config.dataset, train_config.data_root, image_size=train_config.image_size,
+                          eval_transform=config.get("eval_transform", "paper"))
+    model = create_model(train_config.model, data.num_classes, **train_config.model_kwargs).to(device)
+    model.load_state_dict(load_torch(run_dir / "train" / CHECKPOINT, map_location=device)["model"])
+    true_maps, predicted_maps, correct, boxes = cam_predictions(model, data.test, device)
+    scores = localization_scores(true_maps, predicted_maps, correct, boxes, threshold=config["threshold"])
+    metrics = {k: getattr(scores, k) for k in METRICS}
+    save_examples(run_dir / EXAMPLES, data.test, true_maps, config["threshold"])
+    record = {
+        "status": "finished", "task": "localization", "config": config, "config_hash": run_dir.name,
+        "best_threshold": scores.best_threshold, "train": {k: train_record[k] for k in ("config_hash", "best", "last")},
+        "curve": train_record["curve"], "incidents": train_record.get("incidents", []),
+        "best": {"epoch": train_record["last"]["epoch"], **metrics},
+        "last": {"epoch": train_record["last"]["epoch"], **metrics},
+        "git": git_commit(), "packages": package_versions(), "hardware": hardware(device),
+        "wall_time_s": train_record["wall_time_s"] + time.perf_counter() - started,
+    }
+    atomic_write_json(run_dir / RECORD, record)
+    return record

@@ -1,0 +1,82 @@
+"""Captioning transfer (Table 10's NIC columns, Table A1, Table 1's captioning row): a NIC decoder over the frozen
+backbone of the harness's own ImageNet run of the row's method, trained and scored on MS-COCO captions."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.captioning import EXAMPLES
+from harness.tasks.base import Task, Unrunnable, saved_examples
+from harness.train.files import BEST_MODEL, CHECKPOINT
+
+CHECKPOINTS = {"last": CHECKPOINT, "best": BEST_MODEL}
+DECODER_SETTINGS = ("embed_size", "hidden_size", "min_count", "max_length", "epochs", "batch_size", "lr", "beam_size")
+
+
+class CaptioningTask(Task):
+    name = "captioning"
+    metrics = {"bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLEU-4", "meteor": "METEOR",
+               "rouge_l": "ROUGE-L", "cider": "CIDEr"}
+    measured_note = ("Measured = the decoder after its schedule (best and last coincide), scored by pycocoevalcap "
+                     "(PTB tokenizer, BLEU, METEOR, ROUGE-L, CIDEr-D; SPICE left out: it downloads models at run "
+                     "time), mean ± std over seeds; Δ = measured − paper.")
+
+    def configure(self, table, row, scale, settings, seed, overrides):
+        if not row.backbone:
+            raise Unrunnable("no ImageNet-trained backbone for this row in the harness (set the row's backbone)")
+        which = settings.get("backbone_checkpoint", "last")
+        if which not in CHECKPOINTS:
+            raise Unrunnable(f"backbone_checkpoint must be one of {', '.join(CHECKPOINTS)}, not {which!r}")
+        backbone_key, backbone_dir = overrides["resolve_run"](row.backbone, seed)
+        decoder = {k: settings[k] for k in DECODER_SETTINGS}
+        if overrides.get("epochs"):
+            decoder["epochs"] = overrides["epochs"]
+        config = {"dataset": settings["dataset"], "image_size": settings["image_size"], "seed": seed,
+                  "method": row.method, "model": table.model, "backbone_key": backbone_key,
+                  "backbone_checkpoint": str(backbone_dir / CHECKPOINTS[which]), **decoder,
+                  "data_root": overrides.get("data_root"), "device": overrides.get("device", "auto"),
+                  "num_workers": overrides.get("num_workers", 0)}
+        hashed = {"task": self.name, "dataset": config["dataset"], "image_size": config["image_size"], "seed": seed,
+                  "backbone": [backbone_key, which], **decoder}
+        return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+
+    def check_data(self, config):
+        from harness.captioning.scoring import require_java
+
+        require_java()
+        if config["dataset"] == "coco":
+            from harness.captioning.data import locate_coco
+            from harness.data import default_data_root
+
+            locate_coco(Path(config["data_root"]) if config.get("data_root") else default_data_root())
+
+    def dependencies(self, config):
+        return [config["backbone_key"]]
+
+    def epochs(self, config):
+        return config["epochs"]
+
+    def run(self, config: dict[str, Any], run_dir: Path, progress: bool) -> dict[str, Any]:
+        from harness.captioning.runner import run_captioning
+
+        return run_captioning(config, run_dir, progress)
+
+    def report_figures(self, table, cells, scale):
+        """The same test images captioned by each backbone's decoder, with a reference caption."""
+        examples = saved_examples(table, cells, EXAMPLES)
+        if not examples:
+            return {}
+        import textwrap
+
+        from harness.plotting import image_grid
+
+        def draw(ax, data, c: int) -> None:
+            ax.imshow(data["images"][c])
+            ax.set_xlabel("\n".join(textwrap.wrap(str(data["generated"][c]), 28)) + "\nref: "
+                          + "\n".join(textwrap.wrap(str(data["reference"][c]), 28)), fontsize=6)
+
+        columns = len(examples[0][1]["images"])
+        return {"captions": image_grid(examples, columns, draw, (2.2, 2.9),
+                                       f"{table.title}: generated captions and a reference (ref) [{scale} scale]")}
