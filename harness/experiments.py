@@ -25,7 +25,8 @@ ROW_KEYS = {"name", "method", "params", "model", "model_kwargs", "data_policy", 
 SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones", "seeds", "method_defaults",
               "model_map", "cost", "require_stand_in", "weight_decay", "head_lr", "init_from", "cam_threshold",
               "detector", "backbone_checkpoint", "schedule_fraction", "eval_transform", "rows", "train_subset",
-              "embed_size", "hidden_size", "min_count", "max_length", "beam_size"}
+              "embed_size", "hidden_size", "min_count", "max_length", "beam_size", "evaluation", "epsilon", "ood_sets",
+              "hole_steps", "pairs"}
 
 
 @dataclass(frozen=True)

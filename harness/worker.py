@@ -81,7 +81,10 @@ def start(run_dir: Path, threads: int) -> multiprocessing.Process:
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(["harness.worker", "harness.tasks"])
+        from harness.tasks import TASKS
+
+        runtime = {module for task in TASKS.values() for module in task.runtime_modules}
+        _context.set_forkserver_preload(["harness.worker", "harness.tasks", *sorted(runtime)])
     process = _context.Process(target=_forked, args=(str(run_dir), threads, os.getpid()),
                                name=f"mixbench-worker {run_dir.name}")
     process.start()

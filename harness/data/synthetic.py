@@ -114,7 +114,7 @@ def background(rng: np.random.Generator, size: int) -> np.ndarray:
     return noisy
 
 
-def _texture(rng: np.random.Generator, name: str, size: int, cx: float, cy: float) -> np.ndarray:
+def texture_pattern(rng: np.random.Generator, name: str, size: int, cx: float, cy: float) -> np.ndarray:
     """Multiplicative texture of the object's fill (1 = full colour), with a random phase."""
     yy, xx = np.mgrid[:size, :size].astype(np.float32)
     yy += rng.uniform(0, 8)
@@ -147,7 +147,7 @@ def draw_object(rng: np.random.Generator, size: int, label: int, cx: float, cy: 
         return None
     colour_name = str(rng.choice(list(COLOURS)))
     colour = np.asarray(COLOURS[colour_name], np.float32) * rng.uniform(0.8, 1.1)
-    fill = colour[None, None, :] * _texture(rng, CLASS_TEXTURES[label], size, cx, cy)[..., None]
+    fill = colour[None, None, :] * texture_pattern(rng, CLASS_TEXTURES[label], size, cx, cy)[..., None]
     return fill, np.asarray(mask, np.float32)[..., None] / 255.0, box, colour_name
 
 

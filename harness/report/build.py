@@ -215,7 +215,8 @@ def _markdown_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines)
 
 
-FIGURE_CODE = ("report/build.py", "plotting.py", "tasks/localization.py", "tasks/detection.py", "tasks/captioning.py")
+FIGURE_CODE = ("report/build.py", "plotting.py", "tasks/localization.py", "tasks/detection.py", "tasks/captioning.py",
+               "tasks/robustness.py")
 
 
 @lru_cache(maxsize=1)

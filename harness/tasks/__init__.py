@@ -8,7 +8,9 @@ from harness.tasks.captioning import CaptioningTask
 from harness.tasks.classification import ClassificationTask
 from harness.tasks.detection import DetectionTask
 from harness.tasks.localization import LocalizationTask
+from harness.tasks.robustness import RobustnessTask
 
-TASKS: dict[str, Task] = {task.name: task for task in (ClassificationTask(), LocalizationTask(), DetectionTask(), CaptioningTask())}
+TASKS: dict[str, Task] = {task.name: task for task in (ClassificationTask(), LocalizationTask(), DetectionTask(), CaptioningTask(),
+                                                        RobustnessTask())}
 
 __all__ = ["TASKS", "Task", "Unrunnable"]

@@ -6,6 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from harness.train.files import BEST_MODEL, CHECKPOINT
+
+BACKBONE_CHECKPOINTS = {"last": CHECKPOINT, "best": BEST_MODEL}  # a protocol's backbone_checkpoint -> file
+
 
 class Unrunnable(Exception):
     """A row cannot run at this scale (e.g. no stand-in model); the message is shown in the plan and report."""
@@ -20,6 +24,8 @@ class Task:
     name = "task"
     metrics: dict[str, str] = {}  # metric id -> column label
     measured_note = "Measured: mean ± std over seeds; Δ = measured − paper."
+    runtime_modules: tuple[str, ...] = ()  # what ``run`` imports (torch, timm, mmdet...): the workers' fork server
+                                           # imports them once, so that no job spends seconds importing them
 
     def configure(self, table, row, scale: str, settings: dict[str, Any], seed: int, overrides: dict[str, Any]) -> tuple[dict[str, Any], str]:
         """The job's JSON-able configuration and its hash; raise :class:`Unrunnable` if it cannot run."""
@@ -48,6 +54,19 @@ class Task:
     def report_figures(self, table, cells, scale: str) -> dict[str, bytes]:
         """Extra PNG figures of this task for a table's report section (from its runs' folders)."""
         return {}
+
+
+def backbone_run(row, settings: dict[str, Any], seed: int, overrides: dict[str, Any]) -> tuple[str, str, Path]:
+    """(job key, which checkpoint, its path) of the run whose network a transfer row starts from: the row's
+    ``backbone`` ("table/row") at the same scale and seed, its ``last`` or ``best`` checkpoint as the protocol's
+    ``backbone_checkpoint`` says; :class:`Unrunnable` if the row names none or the setting is unknown."""
+    if not row.backbone:
+        raise Unrunnable("no ImageNet-trained backbone for this row in the harness (set the row's backbone)")
+    which = settings.get("backbone_checkpoint", "last")
+    if which not in BACKBONE_CHECKPOINTS:
+        raise Unrunnable(f"backbone_checkpoint must be one of {', '.join(BACKBONE_CHECKPOINTS)}, not {which!r}")
+    key, folder = overrides["resolve_run"](row.backbone, seed)
+    return key, which, folder / BACKBONE_CHECKPOINTS[which]
 
 
 def saved_examples(table, cells, filename: str) -> list[tuple[str, Any]]:

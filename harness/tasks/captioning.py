@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.captioning import EXAMPLES
-from harness.tasks.base import Task, Unrunnable, saved_examples
-from harness.train.files import BEST_MODEL, CHECKPOINT
+from harness.tasks.base import Task, backbone_run, saved_examples
 
-CHECKPOINTS = {"last": CHECKPOINT, "best": BEST_MODEL}
 DECODER_SETTINGS = ("embed_size", "hidden_size", "min_count", "max_length", "epochs", "batch_size", "lr", "beam_size")
 
 
 class CaptioningTask(Task):
     name = "captioning"
+    runtime_modules = ("harness.captioning.runner",)
     metrics = {"bleu1": "BLEU-1", "bleu2": "BLEU-2", "bleu3": "BLEU-3", "bleu4": "BLEU-4", "meteor": "METEOR",
                "rouge_l": "ROUGE-L", "cider": "CIDEr"}
     measured_note = ("Measured = the decoder after its schedule (best and last coincide), scored by pycocoevalcap "
@@ -24,18 +23,13 @@ class CaptioningTask(Task):
                      "time), mean ± std over seeds; Δ = measured − paper.")
 
     def configure(self, table, row, scale, settings, seed, overrides):
-        if not row.backbone:
-            raise Unrunnable("no ImageNet-trained backbone for this row in the harness (set the row's backbone)")
-        which = settings.get("backbone_checkpoint", "last")
-        if which not in CHECKPOINTS:
-            raise Unrunnable(f"backbone_checkpoint must be one of {', '.join(CHECKPOINTS)}, not {which!r}")
-        backbone_key, backbone_dir = overrides["resolve_run"](row.backbone, seed)
+        backbone_key, which, checkpoint = backbone_run(row, settings, seed, overrides)
         decoder = {k: settings[k] for k in DECODER_SETTINGS}
         if overrides.get("epochs"):
             decoder["epochs"] = overrides["epochs"]
         config = {"dataset": settings["dataset"], "image_size": settings["image_size"], "seed": seed,
                   "method": row.method, "model": table.model, "backbone_key": backbone_key,
-                  "backbone_checkpoint": str(backbone_dir / CHECKPOINTS[which]), **decoder,
+                  "backbone_checkpoint": str(checkpoint), **decoder,
                   "data_root": overrides.get("data_root"), "device": overrides.get("device", "auto"),
                   "num_workers": overrides.get("num_workers", 0)}
         hashed = {"task": self.name, "dataset": config["dataset"], "image_size": config["image_size"], "seed": seed,

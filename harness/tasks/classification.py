@@ -26,6 +26,7 @@ def milestone_epochs(fractions: list[float], epochs: int) -> list[int]:
 
 class ClassificationTask(Task):
     name = "classification"
+    runtime_modules = ("harness.train.trainer",)
     metrics = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
     measured_note = ("Measured = best epoch (the paper's figure), mean ± std over seeds, and the last epoch; "
                      "Δ = measured − paper.")

@@ -13,10 +13,8 @@ from typing import Any
 
 
 from harness.paths import experiment_file
-from harness.tasks.base import Task, Unrunnable, saved_examples
-from harness.train.files import BEST_MODEL, CHECKPOINT
+from harness.tasks.base import Task, backbone_run, saved_examples
 
-CHECKPOINTS = {"last": CHECKPOINT, "best": BEST_MODEL}
 
 
 _BASE = re.compile(r"""^_base_\s*=\s*(\[[^\]]*\]|'[^']*'|"[^"]*")""", re.MULTILINE)
@@ -49,20 +47,16 @@ def detector_digest(detector: str) -> str:
 
 class DetectionTask(Task):
     name = "detection"
+    runtime_modules = ("harness.detection.runner",)
     metrics = {"map": "mAP (VOC07, %)"}
     measured_note = "Measured = VOC07 11-point mAP at IoU 0.5 after the detector's schedule, mean ± std over seeds; Δ = measured − paper."
 
     def configure(self, table, row, scale, settings, seed, overrides):
-        if not row.backbone:
-            raise Unrunnable("no ImageNet-trained backbone for this row in the harness (set the row's backbone)")
-        which = settings.get("backbone_checkpoint", "last")
-        if which not in CHECKPOINTS:
-            raise Unrunnable(f"backbone_checkpoint must be one of {', '.join(CHECKPOINTS)}, not {which!r}")
-        backbone_key, backbone_dir = overrides["resolve_run"](row.backbone, seed)
+        backbone_key, which, checkpoint = backbone_run(row, settings, seed, overrides)
         config = {
             "detector": settings["detector"], "dataset": settings["dataset"], "seed": seed,
             "schedule_fraction": settings.get("schedule_fraction", 1.0), "method": row.method, "model": table.model,
-            "backbone_key": backbone_key, "backbone_checkpoint": str(backbone_dir / CHECKPOINTS[which]),
+            "backbone_key": backbone_key, "backbone_checkpoint": str(checkpoint),
             "data_root": overrides.get("data_root"),
         }
         hashed = {"task": self.name, "detector": detector_digest(settings["detector"]), "dataset": config["dataset"],

@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 
 from harness.localization.protocol import EXAMPLES, PAPER_THRESHOLD, describe_transform, eval_sizes
-from harness.tasks.base import Unrunnable, saved_examples
+from harness.tasks.base import backbone_run, saved_examples
 from harness.tasks.classification import ClassificationTask
 
 
 class LocalizationTask(ClassificationTask):
     name = "localization"
+    runtime_modules = ("harness.train.trainer", "harness.localization.evaluate")
     metrics = {"top1_loc": "Top-1 Loc (%)", "gt_known_loc": "GT-known Loc (%)", "max_box_acc": "MaxBoxAcc (%)",
                "max_box_acc_v2": "MaxBoxAccV2 (%)", "top1_cls": "Top-1 Cls (%)"}
     measured_note = ("Measured = the final model's CAMs (best and last columns coincide), mean ± std over seeds; "
@@ -26,10 +27,8 @@ class LocalizationTask(ClassificationTask):
         train = self.run_config(table, row, scale, settings, seed, overrides)
         backbone_key = None
         if settings.get("init_from"):  # fine-tune the ImageNet run of the same method (the paper's protocol)
-            if not row.backbone:
-                raise Unrunnable("no ImageNet-trained backbone for this row in the harness (set the row's backbone)")
-            backbone_key, backbone_dir = overrides["resolve_run"](row.backbone, seed)
-            train = replace(train, init_from=str(backbone_dir / "checkpoint.pt"), head_lr=settings.get("head_lr"))
+            backbone_key, _, checkpoint = backbone_run(row, settings, seed, overrides)
+            train = replace(train, init_from=str(checkpoint), head_lr=settings.get("head_lr"))
         eval_transform = settings.get("eval_transform", "paper")
         eval_sizes(eval_transform)  # a misspelt name fails here, before any job starts
         config = {"train": train.to_dict(), "threshold": settings.get("cam_threshold", PAPER_THRESHOLD),
