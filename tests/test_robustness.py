@@ -151,7 +151,7 @@ def test_an_evaluation_job_fails_with_the_reason_when_its_run_is_missing(tmp_pat
 
     config = {"evaluation": "fgsm", "epsilon": 0.03, "seed": 0, "backbone_checkpoint": str(tmp_path / "run" / "checkpoint.pt"),
               "batch_size": 10, "data_root": str(tmp_path), "device": "cpu"}
-    with pytest.raises(FileNotFoundError, match="record.json"):
+    with pytest.raises(DataNotFoundError, match="the run this job evaluates has not finished"):
         run_robustness(config, tmp_path / "job", progress=False)
 
 

@@ -14,6 +14,7 @@ from torchvision.transforms import v2
 from tqdm import tqdm
 
 from harness.data import build_datasets, default_data_root
+from harness.errors import DataNotFoundError
 from harness.io import atomic_write_json
 from harness.models import create_model
 from harness.robustness.fgsm import Normalized, fgsm
@@ -30,8 +31,11 @@ FIGURE5_CURVES = ("centre_err", "boundary_err", "mixup_neither", "cutmix_neither
 
 def load_classifier(checkpoint: Path, data_root: Path, device: torch.device):
     """(network in eval mode, the run's test set, its normalisation) of the run that wrote ``checkpoint``."""
-    record = json.loads((Path(checkpoint).parent / RECORD).read_text())
-    train = RunConfig.from_dict(record["config"])
+    record_path = Path(checkpoint).parent / RECORD
+    if not record_path.is_file():
+        raise DataNotFoundError(f"{record_path.parent}: the run this job evaluates has not finished (no {RECORD}); "
+                                "run_all.py runs it first")
+    train = RunConfig.from_dict(json.loads(record_path.read_text())["config"])
     data = build_datasets(train.dataset, data_root, image_size=train.image_size)
     network = create_model(train.model, data.num_classes, **train.model_kwargs)
     network.load_state_dict(read_model_state(Path(checkpoint)))
