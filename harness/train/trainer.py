@@ -61,6 +61,22 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, a
     return {"top1_err": 100.0 * wrong1 / count, "top5_err": 100.0 * wrong5 / count, "test_loss": loss_sum / count}
 
 
+def train_step(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, aug, optimizer: torch.optim.Optimizer,
+               loss_fn, autocast, device: torch.device) -> torch.Tensor:
+    """One optimisation step on a batch: non-blocking transfer, channels_last on a GPU, the augmentation on the
+    training device, the forward under ``autocast`` (bf16 on a GPU), backward and update; the detached loss."""
+    images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+    if device.type == "cuda":
+        images = images.contiguous(memory_format=torch.channels_last)
+    images, targets = aug(images, labels)
+    with autocast():
+        loss = loss_fn(model(images), targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach().float()
+
+
 def read_model_state(checkpoint: Path) -> dict[str, torch.Tensor]:
     """The model weights in a harness checkpoint (``checkpoint.pt``/``best_model.pt``, or a bare state dict)."""
     if not Path(checkpoint).is_file():
@@ -261,16 +277,7 @@ class Trainer:
         steps_per_epoch = len(loader)
         for step, (images, labels) in enumerate(bar, 1):
             aug.set_progress(((epoch - 1) * steps_per_epoch + step - 1) / (self.config.epochs * steps_per_epoch))
-            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            if device.type == "cuda":
-                images = images.contiguous(memory_format=torch.channels_last)
-            images, targets = aug(images, labels)
-            with autocast():
-                loss = loss_fn(model(images), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss = loss.detach().float()
+            loss = train_step(model, images, labels, aug, optimizer, loss_fn, autocast, device)
             nonfinite |= ~torch.isfinite(loss)
             total += loss
             steps = step
