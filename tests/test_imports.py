@@ -61,3 +61,27 @@ def test_the_harness_has_no_import_cycle():
 def test_the_cycle_finder_finds_one():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+CUDA_PROBE = """import sys, torch
+asked = []
+count, lazy_init = torch._C._cuda_getDeviceCount, torch.cuda._lazy_init
+torch._C._cuda_getDeviceCount = lambda: asked.append("device count") or count()
+torch.cuda._lazy_init = lambda: asked.append("lazy init") or lazy_init()
+from harness.tasks import TASKS
+import importlib
+for module in sorted({m for task in TASKS.values() for m in task.runtime_modules}):
+    importlib.import_module(module)
+print("asked:", asked, "initialized:", torch.cuda.is_initialized())
+"""
+
+
+def test_the_fork_servers_preloads_never_touch_cuda():
+    """Workers are forked from a server that imports every task's runtime modules: if an import queried or
+    initialised CUDA there, every GPU job forked from it would fail (CUDA does not survive a fork)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", CUDA_PROBE], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "asked: [] initialized: False" in result.stdout, result.stdout
