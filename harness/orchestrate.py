@@ -167,14 +167,14 @@ def results_lock(results: Path):
     return hold_lock(Path(results) / RESULTS_LOCK, "run_all.py", "wait for it to finish or use --results elsewhere")
 
 
-def _start(job: Job, threads: int):
-    """Start the job's worker process (see :func:`harness.worker.start`)."""
+def _start(job: Job, threads: int, gpu: str | None = None):
+    """Start the job's worker process (see :func:`harness.worker.start`), pinned to ``gpu`` when given."""
     job.run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(job.run_dir / "job.json", {"task": job.task, "config": job.config, "key": job.key, "cells": job.cells})
     (job.run_dir / FAILURE).unlink(missing_ok=True)
     with open(job.run_dir / "job.log", "a") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start ({job.status()}) ===\n")
-    return worker.start(job.run_dir, threads)
+    return worker.start(job.run_dir, threads, gpu)
 
 
 def next_ready(todo: list[Job], running: set[str], status_of) -> tuple[Job | None, list[tuple[Job, str]]]:
@@ -209,14 +209,19 @@ def _record_crash(job: Job, returncode: int) -> None:
 
 
 def execute(jobs: list[Job], workers: int = 1, progress: bool = True,
-            on_change: Callable[[], None] | None = None, change_interval: float = 10.0) -> dict[str, list[Job]]:
+            on_change: Callable[[], None] | None = None, change_interval: float = 10.0,
+            gpus: list[str] | None = None) -> dict[str, list[Job]]:
     """Run every unfinished job, ``workers`` at a time; a failed job never stops the others. ``on_change`` is
     called when jobs have ended, at most every ``change_interval`` seconds (the report is rebuilt there, so it
-    fills in while the run goes on; the caller builds the final one)."""
+    fills in while the run goes on; the caller builds the final one). With ``gpus``, at most one job per GPU
+    runs at a time, each seeing only its own (``CUDA_VISIBLE_DEVICES``)."""
     todo = [job for job in jobs if job.status() != "finished"]
     outcome: dict[str, list[Job]] = {"cached": [j for j in jobs if j.status() == "finished"], "finished": [], "failed": []}
+    free_gpus = list(gpus or [])
+    workers = min(workers, len(free_gpus)) if free_gpus else workers
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     running: dict[str, tuple[Job, Any]] = {}  # key -> (job, its worker process, or None while another process runs it)
+    pinned: dict[str, str] = {}  # key -> the GPU its worker holds
     by_key = {job.key: job for job in jobs}
     results = jobs[0].run_dir.parent if jobs else Path(".")
 
@@ -243,6 +248,8 @@ def execute(jobs: list[Job], workers: int = 1, progress: bool = True,
                 if process.exitcode is None:
                     continue
                 del running[key]
+                if key in pinned:
+                    free_gpus.append(pinned.pop(key))
                 if process.exitcode == 0 and job.status() == "finished":
                     outcome["finished"].append(job)
                 else:
@@ -265,7 +272,12 @@ def execute(jobs: list[Job], workers: int = 1, progress: bool = True,
                 holder = lock_holder(job.run_dir / RUN_LOCK)
                 if holder:  # an earlier orchestrator's worker (or a hand-started one) still runs it: wait for it
                     tqdm.write(f"{job.key}: its folder is in use by {holder}; waiting for it instead of starting a second worker")
-                running[job.key] = (job, None if holder else _start(job, threads))
+                    running[job.key] = (job, None)
+                    continue
+                gpu = free_gpus.pop(0) if gpus else None
+                if gpu is not None:
+                    pinned[job.key] = gpu
+                running[job.key] = (job, _start(job, threads, gpu))
             bar.set_postfix_str(" | ".join(f"{j.cells[0][1]} {j.progress()}" for j, _ in running.values()))
             ended = len(outcome["finished"]) + len(outcome["failed"])
             if on_change is not None and ended != reported and time.monotonic() - reported_at >= change_interval:

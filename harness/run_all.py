@@ -8,6 +8,7 @@ from typing import NoReturn
 
 from harness import augment
 from harness.cli import run_cli
+from harness.devices import visible_gpus
 from harness.errors import HarnessError
 from harness.experiments import SCALES, load_protocols, load_tables, paper_values, select_tables
 from harness.orchestrate import check_data, execute, expand, format_plan, results_lock
@@ -25,7 +26,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="override the scale's epochs (changes the runs' identity)")
     parser.add_argument("--data-root", help="folder of the real data sets (default: $MIXBENCH_DATA or ~/.cache/mixbench)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--jobs", type=int, default=2, help="jobs run in parallel (each in its own process)")
+    parser.add_argument("--jobs", type=int, help="jobs run in parallel, each in its own process (default: one per GPU "
+                        "of --gpus, else 2)")
+    parser.add_argument("--gpus", default="auto", help="GPUs to pin jobs to, one job per GPU: auto ($CUDA_VISIBLE_DEVICES, "
+                        "else every GPU nvidia-smi lists), none, or ids such as 0,1,3")
     parser.add_argument("--workers", type=int, default=0, help="data-loading processes per job")
     parser.add_argument("--plugin", action="append", default=[], help="a .py file or module registering methods")
     parser.add_argument("--plan", action="store_true", help="print the jobs with status and estimated cost, run nothing")
@@ -58,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plan:
         print(format_plan(jobs, cells))
         return 0
+    gpus = visible_gpus(args.gpus) if args.device in ("auto", "cuda") else []  # --device cuda:N or cpu: no pinning
+    workers = args.jobs or len(gpus) or 2
     if not args.report_only:
         check_data(jobs)  # a wrong --data-root stops here, before any job starts or any file is written
     paper = paper_values(args.experiments)
@@ -72,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
             if pending:
                 paths = report()
                 print(f"{len(jobs)} jobs, {pending} to run; the report fills in as they finish: {paths['html']}", flush=True)
-            outcome = execute(jobs, workers=args.jobs, progress=not args.no_progress, on_change=report)
+            if gpus:
+                print(f"GPUs {', '.join(gpus)}: one job per GPU, {min(workers, len(gpus))} at a time", flush=True)
+            outcome = execute(jobs, workers=workers, progress=not args.no_progress, on_change=report, gpus=gpus)
             print(f"jobs: {len(outcome['cached'])} cached, {len(outcome['finished'])} run, {len(outcome['failed'])} failed")
         paths = report()
     print(f"report: {paths['html']} and {paths['markdown']} ({time.perf_counter() - started:.1f} s)")

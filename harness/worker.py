@@ -56,15 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _forked(run_dir: str, threads: int, orchestrator: int) -> None:
+def _forked(run_dir: str, threads: int, orchestrator: int, gpu: str | None) -> None:
     """A worker's body in a process of the orchestrator's fork server: output into the job's log, the thread
-    count, then the job (exit status as ``python -m harness.worker`` would give)."""
+    count, the job's GPU (before anything touches CUDA: the server never does), then the job (exit status as
+    ``python -m harness.worker`` would give)."""
     die_with(orchestrator)
     log = open(Path(run_dir) / "job.log", "a", buffering=1)
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     sys.stdout = sys.stderr = log
     os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+        print(f"CUDA_VISIBLE_DEVICES={gpu}", flush=True)
     import torch
 
     torch.set_num_threads(threads)
@@ -74,10 +78,11 @@ def _forked(run_dir: str, threads: int, orchestrator: int) -> None:
 _context = None
 
 
-def start(run_dir: Path, threads: int) -> multiprocessing.Process:
+def start(run_dir: Path, threads: int, gpu: str | None = None) -> multiprocessing.Process:
     """Start a worker for ``run_dir``, forked from a fork server that imported torch, timm and the tasks once
-    (a job starts in milliseconds instead of re-importing them). The server is a fresh process that never
-    computes, so forking it is safe, unlike forking a process whose torch threads are running."""
+    (a job starts in milliseconds instead of re-importing them), pinned to GPU ``gpu`` when given. The server
+    is a fresh process that never computes or touches CUDA, so forking it is safe, unlike forking a process
+    whose torch threads are running."""
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
@@ -85,7 +90,7 @@ def start(run_dir: Path, threads: int) -> multiprocessing.Process:
 
         runtime = {module for task in TASKS.values() for module in task.runtime_modules}
         _context.set_forkserver_preload(["harness.worker", "harness.tasks", *sorted(runtime)])
-    process = _context.Process(target=_forked, args=(str(run_dir), threads, os.getpid()),
+    process = _context.Process(target=_forked, args=(str(run_dir), threads, os.getpid(), gpu),
                                name=f"mixbench-worker {run_dir.name}")
     process.start()
     return process

@@ -226,3 +226,67 @@ def test_mini_scale_runs_only_its_rows_with_three_seeds(tmp_path):
     assert {j.config["model"] for j in jobs} == {"resnet20_cifar_s2"} and {j.config["train_subset"] for j in jobs} == {3000}
     skipped = next(c for c in cells if c.row == "Manifold Mixup a=1.0")
     assert skipped.job is None and skipped.reason.startswith("not run at mini scale")
+
+
+def test_gpus_come_from_the_flag_the_environment_or_nvidia_smi(monkeypatch):
+    from harness import devices
+    from harness.errors import HarnessError
+
+    assert devices.visible_gpus("none") == [] and devices.visible_gpus("0, 2") == ["0", "2"]
+    with pytest.raises(HarnessError, match="--gpus"):
+        devices.visible_gpus("0,,1")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,3")
+    assert devices.visible_gpus() == ["1", "3"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert devices.visible_gpus() == []
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setattr(devices.shutil, "which", lambda name: None)  # no driver: no GPUs
+    assert devices.visible_gpus() == []
+
+
+def test_one_job_per_gpu_each_pinned_to_its_own(tmp_path, monkeypatch):
+    """A fake device list of two GPUs and five jobs: never more than two at once, never two on one GPU, and a
+    GPU is given again when its job ends."""
+    from harness import orchestrate
+    from harness.orchestrate import Job
+
+    running: dict[str, str] = {}
+    given: list[tuple[str, str, set[str]]] = []
+
+    class FakeWorker:
+        def __init__(self, job: Job) -> None:
+            self.job, self.polls = job, 0
+
+        @property
+        def exitcode(self):
+            self.polls += 1
+            if self.polls < 2:
+                return None
+            self.job.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.job.run_dir / "record.json").write_text("{}")
+            running.pop(self.job.key, None)
+            return 0
+
+    def fake_start(job: Job, threads: int, gpu: str | None = None):
+        assert gpu is not None and gpu not in running.values(), (gpu, running)
+        running[job.key] = gpu
+        given.append((job.key, gpu, set(running)))
+        return FakeWorker(job)
+
+    monkeypatch.setattr(orchestrate, "_start", fake_start)
+    monkeypatch.setattr(orchestrate.time, "sleep", lambda seconds: None)
+    jobs = [Job(f"job{i}", "classification", "smoke", {}, tmp_path / f"job{i}", 1, 0.0, "?", cells=[("T", f"row{i}", 0)])
+            for i in range(5)]
+    outcome = orchestrate.execute(jobs, workers=8, progress=False, gpus=["3", "5"])
+    assert len(outcome["finished"]) == 5 and outcome["failed"] == []
+    assert {gpu for _, gpu, _ in given} == {"3", "5"} and max(len(at_once) for _, _, at_once in given) == 2
+    assert [gpu for _, gpu, _ in given[:2]] == ["3", "5"]
+
+
+def test_a_pinned_worker_sees_only_its_gpu(tmp_path, data_root):
+    """A real worker from the fork server gets the GPU in CUDA_VISIBLE_DEVICES before anything touches CUDA (on
+    a machine without one the job then runs on the CPU)."""
+    _, jobs, _ = tiny_jobs(tmp_path, data_root, "  - {name: Baseline, method: none}\n")
+    outcome = execute(jobs, workers=1, progress=False, gpus=["7"])
+    assert [j.key for j in outcome["finished"]] == [jobs[0].key]
+    assert "CUDA_VISIBLE_DEVICES=7" in (jobs[0].run_dir / "job.log").read_text()

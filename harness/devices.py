@@ -1,0 +1,31 @@
+"""The GPUs the local executor pins jobs to, found without importing torch (the orchestrator never touches CUDA;
+each worker sees only its own GPU through ``CUDA_VISIBLE_DEVICES``)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from harness.errors import HarnessError
+
+
+def visible_gpus(spec: str = "auto") -> list[str]:
+    """GPU ids for ``--gpus``: ``none`` -> no pinning; ``0,2`` -> those; ``auto`` -> ``$CUDA_VISIBLE_DEVICES``
+    where it is set (empty: none), else every GPU ``nvidia-smi`` lists (none where it is missing or fails)."""
+    if spec == "none":
+        return []
+    if spec != "auto":
+        ids = [part.strip() for part in spec.split(",")]
+        if not all(ids):
+            raise HarnessError(f"--gpus takes auto, none or a comma-separated list of GPU ids such as 0,1; got {spec!r}")
+        return ids
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [part.strip() for part in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if part.strip() and part.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listed = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                                text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in listed.splitlines() if line.strip()]
