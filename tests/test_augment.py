@@ -192,3 +192,19 @@ def test_plugin_registered_from_a_user_file(tmp_path):
     images, labels = batch(2)
     out, _ = augment.build("test_flip", num_classes=K)(images.clone(), labels)
     torch.testing.assert_close(out, images.flip(-1))
+
+
+def test_built_in_methods_are_found_without_importing_them_and_match_what_they_register():
+    """Planning reads the ``@register("name")`` lines of harness/augment/*.py instead of importing torch code; every
+    built-in's module, once imported, registers exactly the names read from it."""
+    import importlib
+
+    from harness.augment import registry
+
+    found = registry.builtin_modules()
+    assert {"none", "cutmix", "mixup", "cutout", "fmix", "resizemix", "saliencymix"} <= set(found)
+    for name, module in found.items():
+        importlib.import_module(module)
+        assert registry._REGISTRY[name].__module__ == module, name
+    built_in = {n for n, cls in registry._REGISTRY.items() if cls.__module__.startswith("harness.augment.")}
+    assert built_in == set(found)
