@@ -20,7 +20,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="run_all.py", description="Reproduce the CutMix paper's tables and report them.")
     parser.add_argument("--scale", choices=SCALES, default="smoke", help="smoke (default: generated data, CPU minutes) | mini (real CIFAR on a CPU, about an hour a "
                         "data set) | reduced (real data, one GPU) | paper (the published protocol)")
-    parser.add_argument("--tables", nargs="*", help="table ids or numbers, e.g. 3 5 7 (default: all)")
+    parser.add_argument("--tables", nargs="*", help="table ids or numbers, e.g. 3 5 7 A1 F5 (default: all)")
     parser.add_argument("--methods", nargs="*", help="only rows with these methods or row names")
     parser.add_argument("--seeds", type=int, nargs="*", help="override the scale's seeds")
     parser.add_argument("--epochs", type=int, help="override the scale's epochs (changes the runs' identity)")
