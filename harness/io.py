@@ -63,6 +63,15 @@ def atomic_write_json(path: Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def read_json(path: Path) -> Any | None:
+    """A JSON file's content, or None where it is missing or not readable yet (the report reads records and
+    failures of jobs that may be running)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def atomic_torch_save(path: Path, obj: Any) -> Path:
     import torch
 

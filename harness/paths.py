@@ -1,6 +1,7 @@
 """Where the project's own folders are (a module of its own so that every layer can import it)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -12,3 +13,13 @@ def experiment_file(name: str) -> Path:
     absolute path as it is."""
     path = Path(name)
     return path if path.is_absolute() else EXPERIMENTS / path
+
+
+def default_data_root() -> Path:
+    """Where data live unless ``--data-root`` says otherwise: ``$MIXBENCH_DATA`` or ``~/.cache/mixbench``."""
+    return Path(os.environ.get("MIXBENCH_DATA", Path.home() / ".cache" / "mixbench"))
+
+
+def data_root(root: str | Path | None) -> Path:
+    """``root`` (a job's ``data_root`` or ``--data-root``) as a path, or :func:`default_data_root` where none is given."""
+    return Path(root) if root is not None else default_data_root()

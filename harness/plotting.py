@@ -5,7 +5,6 @@ import io
 from typing import Any, Callable
 
 
-
 def pyplot() -> Any:
     """``matplotlib.pyplot`` on the headless Agg backend, imported on first use (a cached report draws nothing)."""
     import matplotlib

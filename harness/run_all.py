@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.plan:
         print(format_plan(jobs, cells))
         return 0
-    gpus = visible_gpus(args.gpus) if args.device in ("auto", "cuda") else []  # --device cuda:N or cpu: no pinning
+    # GPUs to pin jobs to (--device cuda:N or cpu: none). Looking for them (nvidia-smi) is left out where no job
+    # will run, so a cached rerun stays quick; a --gpus list is still checked.
+    will_run = not args.report_only and any(job.status() != "finished" for job in jobs)
+    gpus = visible_gpus(args.gpus) if args.device in ("auto", "cuda") and (will_run or args.gpus != "auto") else []
     workers = args.jobs or len(gpus) or 2
     if not args.report_only:
         check_data(jobs)  # a wrong --data-root stops here, before any job starts or any file is written

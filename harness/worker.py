@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.cli import run_cli
 from harness.locks import run_lock
 
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

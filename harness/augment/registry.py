@@ -11,8 +11,8 @@ import re
 import sys
 import traceback
 from importlib.metadata import entry_points
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
 from harness.errors import HarnessError, UnknownNameError

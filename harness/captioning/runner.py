@@ -3,7 +3,6 @@ decoder on (image, caption) pairs (resumable per epoch), caption the test images
 pycocoevalcap and write the record, the generated captions and a few examples for the report."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,12 @@ from harness.captioning.data import CaptionSplit, load_caption_data
 from harness.captioning.model import NICDecoder, beam_search
 from harness.captioning.scoring import require_java, score_results, write_coco_files
 from harness.captioning.vocab import END, PAD_ID, START, Vocabulary
-from harness.data import default_data_root
-from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from harness.data.transforms import to_uint8_images
 from harness.io import atomic_torch_save, atomic_write_json, load_torch
 from harness.models import create_model
-from harness.train import CHECKPOINT, RECORD, RunConfig
+from harness.paths import data_root
+from harness.train import CHECKPOINT, RECORD
+from harness.train.config import finished_run_config
 from harness.train.provenance import git_commit, hardware, package_versions
 from harness.train.trainer import load_backbone, resolve_device
 
@@ -35,8 +35,7 @@ EXAMPLE_COUNT = 4
 def build_encoder(backbone_checkpoint: Path) -> torch.nn.Module:
     """The backbone run's network without its classifier (timm, ``num_classes=0``: pooled features), every
     tensor loaded from the run's checkpoint, frozen in evaluation mode."""
-    record = json.loads((Path(backbone_checkpoint).parent / RECORD).read_text())
-    train = RunConfig.from_dict(record["config"])
+    train = finished_run_config(Path(backbone_checkpoint).parent)
     encoder = create_model(train.model, num_classes=0, **train.model_kwargs)
     load_backbone(encoder, Path(backbone_checkpoint))
     return encoder.eval().requires_grad_(False)
@@ -96,14 +95,10 @@ def generate(decoder: NICDecoder, features: torch.Tensor, vocab: Vocabulary, bea
 def _save_examples(path: Path, split: CaptionSplit, captions: list[str]) -> None:
     """The first test images (uint8), each with the generated caption and its first reference."""
     count = min(EXAMPLE_COUNT, len(captions))
-    images = []
-    for i in range(count):
-        item = split.images[i]
-        image = item[0] if isinstance(item, (list, tuple)) else item
-        image = image * torch.tensor(IMAGENET_STD).view(3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        images.append((image.clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy())
+    items = [split.images[i] for i in range(count)]
+    images = torch.stack([item[0] if isinstance(item, (list, tuple)) else item for item in items])
     with open(path, "wb") as handle:
-        np.savez_compressed(handle, images=np.stack(images), generated=np.array(captions[:count]),
+        np.savez_compressed(handle, images=to_uint8_images(images), generated=np.array(captions[:count]),
                             reference=np.array([refs[0] for refs in split.references[:count]]))
 
 
@@ -113,7 +108,7 @@ def run_captioning(config: dict[str, Any], run_dir: Path, progress: bool) -> dic
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.get("device", "auto"))
-    root = Path(config["data_root"]) if config.get("data_root") else default_data_root()
+    root = data_root(config.get("data_root"))
     splits = load_caption_data(config["dataset"], root, config["image_size"])
     vocab_path = run_dir / VOCABULARY
     if not vocab_path.is_file():

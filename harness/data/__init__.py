@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from harness.data.synthetic_dataset import SyntheticDataset
 from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD, cifar_transforms, imagenet_transforms, with_policy
 from harness.errors import UnknownNameError
 from harness.localization.protocol import eval_sizes
+from harness.paths import data_root
 
 DATASETS = ("synthetic", "cifar10", "cifar100", "imagenet", "cub", "imagenet_loc")
 NUM_CLASSES = {"synthetic": len(CLASSES), "cifar10": 10, "cifar100": 100, "imagenet": 1000, "cub": 200, "imagenet_loc": 1000}
@@ -36,18 +36,13 @@ class DataBundle:
     image_size: int
 
 
-def default_data_root() -> Path:
-    """Where data live unless ``--data-root`` says otherwise: ``$MIXBENCH_DATA`` or ``~/.cache/mixbench``."""
-    return Path(os.environ.get("MIXBENCH_DATA", Path.home() / ".cache" / "mixbench"))
-
-
 def check_data(name: str, root: Path | None = None, download: bool = False) -> None:
     """Raise :class:`DataNotFoundError` (with what to put where) unless data set ``name`` is under ``root``.
     Cheap: it looks for the files the loaders read and opens no image, so every job's data can be checked
     before the first job starts."""
     if name not in DATASETS:
         raise UnknownNameError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
-    root = Path(root) if root is not None else default_data_root()
+    root = data_root(root)
     if name in ("cifar10", "cifar100"):
         locate_cifar(name, root, download)
     elif name in ("imagenet", "imagenet_loc"):
@@ -67,7 +62,7 @@ def build_datasets(name: str, root: Path | None = None, *, download: bool = Fals
     transform (``paper`` or ``wsolevaluation``, see :mod:`harness.data.localization`)."""
     if name not in DATASETS:
         raise UnknownNameError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
-    root = Path(root) if root is not None else default_data_root()
+    root = data_root(root)
     if name == "synthetic":
         spec = SyntheticSpec(image_size=image_size or SyntheticSpec.image_size)
         folder = generate(root, spec)

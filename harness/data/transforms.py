@@ -1,6 +1,7 @@
 """The paper's input pipelines (official CutMix code), per data-set family."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torchvision.transforms import v2
@@ -55,6 +56,12 @@ def imagenet_transforms(size: int = 224, resize: int = 256) -> tuple[v2.Compose,
 
 
 POLICIES = {"autoaugment": lambda: v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET)}
+
+
+def to_uint8_images(normalized: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
+    """Normalised images ``[B, 3, H, W]`` back to 8-bit ``[B, H, W, 3]`` (the examples runs save for the report)."""
+    pixels = normalized * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1)
+    return (pixels.clamp(0, 1) * 255).byte().permute(0, 2, 3, 1).numpy()
 
 
 def with_policy(train: v2.Compose, policy: str | None) -> v2.Compose:

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from harness.data import default_data_root
 from harness.data.synthetic import CLASSES as SYNTHETIC_CLASSES
 from harness.data.voc import VOC_CLASSES, check_voc, read_annotation
 from harness.data.voc_synthetic import generate_voc
 from harness.errors import HarnessError, UnknownNameError
 from harness.io import atomic_write_bytes, atomic_write_json
+from harness.paths import data_root
 from harness.train import RECORD, STATUS
 from harness.train.provenance import git_commit, hardware, package_versions
 
@@ -49,7 +49,7 @@ def checkpoint_globals() -> list:
 
 def locate_data(dataset: str, root: Path | None) -> tuple[Path, tuple[str, ...]]:
     """The ``VOCdevkit`` folder and the class names of a detection data set (generating the embedded one)."""
-    root = Path(root) if root is not None else default_data_root()
+    root = data_root(root)
     if dataset == "synthetic_voc":
         return generate_voc(root), SYNTHETIC_CLASSES
     if dataset == "voc":

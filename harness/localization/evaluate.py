@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from harness.data import build_datasets
-from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from harness.data.transforms import to_uint8_images
 from harness.io import atomic_write_json, load_torch
 from harness.localization.boxes import cam_boxes
 from harness.localization.cam import class_activation_maps, normalize_maps
@@ -52,12 +52,11 @@ def save_examples(path: Path, dataset, true_maps: torch.Tensor, threshold: float
     """The first test images (uint8), their true-class CAMs, CAM boxes and ground-truth boxes, so that the
     report can draw the paper's Figure 4 from results alone."""
     count = min(EXAMPLE_COUNT, len(dataset))
-    images = torch.stack([dataset[i][0] for i in range(count)])
-    images = images * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    images = to_uint8_images(torch.stack([dataset[i][0] for i in range(count)]))
     predicted = [boxes[0] for boxes in cam_boxes(true_maps[:count], threshold)]
     truth = [dataset.gt_boxes(i)[0] for i in range(count)]
     with open(path, "wb") as handle:
-        np.savez_compressed(handle, images=(images.clamp(0, 1) * 255).byte().permute(0, 2, 3, 1).numpy(),
+        np.savez_compressed(handle, images=images,
                             cams=true_maps[:count].numpy().astype(np.float16), cam_boxes=np.array(predicted),
                             gt_boxes=np.array(truth))
 

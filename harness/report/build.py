@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from functools import lru_cache
 from pathlib import Path
@@ -13,7 +12,7 @@ import jinja2
 import pandas as pd
 
 from harness.experiments import Table
-from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from harness.orchestrate import Cell, Job
 from harness.plotting import figure_png, pyplot
 from harness.report.summary import LEGEND, format_summary_row, std_units, table_summary
@@ -31,13 +30,6 @@ SCALE_NOTES = {
 }
 
 
-def _load(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _mean_std(values: list[float]) -> tuple[float, float]:
     mean = sum(values) / len(values)
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
@@ -50,7 +42,7 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
     for row in table.rows:
         row_cells = [c for c in cells if c.table == table.id and c.row == row.name]
         line: dict[str, Any] = {"row": row.name, "method": row.method or "", "extra": row.extra, "quoted": row.quoted}
-        records = [_load(c.job.run_dir / RECORD) for c in row_cells if c.job]
+        records = [read_json(c.job.run_dir / RECORD) for c in row_cells if c.job]
         records = [r for r in records if r]
         failures = [c for c in row_cells if c.job and (c.job.run_dir / FAILURE).is_file() and not (c.job.run_dir / RECORD).is_file()]
         if not row_cells:
@@ -58,7 +50,7 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
         elif all(c.reason for c in row_cells):
             line["status"] = row_cells[0].reason
         elif failures and not records:
-            error = _load(failures[0].job.run_dir / FAILURE) or {}
+            error = read_json(failures[0].job.run_dir / FAILURE) or {}
             line["status"] = f"failed: {error.get('error_type', '?')}: {error.get('error', '')}"[:160]
         elif not records:
             started = [c.job for c in row_cells if c.job and c.job.status() == "partial"]
@@ -192,7 +184,7 @@ def sweep_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
 def provenance(jobs: list[Job]) -> list[dict[str, Any]]:
     entries = []
     for job in jobs:
-        record = _load(job.run_dir / RECORD)
+        record = read_json(job.run_dir / RECORD)
         if not record:
             continue
         config = record["config"].get("train", record["config"])  # tasks that train first nest the run
@@ -255,7 +247,7 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
     jobs finish (only the figures of tables whose records changed are redrawn)."""
     out_dir = Path(out_dir)
     cache_path = out_dir / "figures" / ".drawn.json"
-    cache = _load(cache_path) or {}
+    cache = read_json(cache_path) or {}
     sections, summary = [], []
     for table in tables:
         frame = table_frame(table, cells, paper)

@@ -20,6 +20,10 @@ class Normalized(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.network((pixels - self.mean) / self.std)
 
+    def to_pixels(self, normalized: torch.Tensor) -> torch.Tensor:
+        """A data loader's normalised images back to [0, 1] pixels (the inverse of the normalisation)."""
+        return (normalized.to(self.mean.device) * self.std + self.mean).clamp(0.0, 1.0)
+
 
 def fgsm(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, epsilon: float) -> torch.Tensor:
     """Adversarial pixels for ``model`` (which takes [0, 1] pixels): one signed-gradient step of size

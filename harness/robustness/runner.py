@@ -2,7 +2,6 @@
 evaluate it under the white-box FGSM attack (Table 11) or as an out-of-distribution detector (Tables 12, A2)."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -13,15 +12,16 @@ from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 from tqdm import tqdm
 
-from harness.data import build_datasets, default_data_root
-from harness.errors import DataNotFoundError
+from harness.data import build_datasets
 from harness.io import atomic_write_json
 from harness.models import create_model
+from harness.paths import data_root
 from harness.robustness.fgsm import Normalized, fgsm
 from harness.robustness.occlusion import cutmix_between, draw_pairs, mixup_between, occlude
 from harness.robustness.ood import max_softmax, ood_metrics
 from harness.robustness.ood_data import ood_dataset
-from harness.train import RECORD, RunConfig
+from harness.train import RECORD
+from harness.train.config import finished_run_config
 from harness.train.provenance import git_commit, hardware, package_versions
 from harness.train.trainer import read_model_state, resolve_device
 
@@ -29,14 +29,10 @@ OOD_METRICS = ("tnr_at_tpr95", "auroc", "detection_acc")
 FIGURE5_CURVES = ("centre_err", "boundary_err", "mixup_neither", "cutmix_neither")
 
 
-def load_classifier(checkpoint: Path, data_root: Path, device: torch.device):
+def load_classifier(checkpoint: Path, root: Path, device: torch.device):
     """(network in eval mode, the run's test set, its normalisation) of the run that wrote ``checkpoint``."""
-    record_path = Path(checkpoint).parent / RECORD
-    if not record_path.is_file():
-        raise DataNotFoundError(f"{record_path.parent}: the run this job evaluates has not finished (no {RECORD}); "
-                                "run_all.py runs it first")
-    train = RunConfig.from_dict(json.loads(record_path.read_text())["config"])
-    data = build_datasets(train.dataset, data_root, image_size=train.image_size)
+    train = finished_run_config(Path(checkpoint).parent)
+    data = build_datasets(train.dataset, root, image_size=train.image_size)
     network = create_model(train.model, data.num_classes, **train.model_kwargs)
     network.load_state_dict(read_model_state(Path(checkpoint)))
     normalize = next(t for t in data.test.transform.transforms if isinstance(t, v2.Normalize))
@@ -47,11 +43,9 @@ def fgsm_accuracy(network, test, normalize: v2.Normalize, epsilon: float, device
                   progress: bool) -> dict[str, float]:
     """Top-1 accuracy (%) on the clean test images and on their FGSM versions (ε in [0, 1] pixels)."""
     model = Normalized(network, normalize.mean, normalize.std).to(device).eval()
-    mean, std = model.mean.cpu(), model.std.cpu()
     clean = attacked = total = 0
     for images, labels in tqdm(DataLoader(test, batch_size=batch_size), desc="fgsm", disable=not progress, leave=False):
-        pixels = (images * std + mean).clamp(0, 1).to(device)  # the loader's normalised images back to pixels
-        labels = labels.to(device)
+        pixels, labels = model.to_pixels(images), labels.to(device)
         adversarial = fgsm(model, pixels, labels, epsilon)
         with torch.no_grad():
             clean += int((model(pixels).argmax(1) == labels).sum())
@@ -99,13 +93,12 @@ def figure5_curves(network, test, normalize: v2.Normalize, steps: int, pair_coun
     and the share (%) of in-between samples of two classes predicted as neither, for Mixup's λ in 0, 0.1, .., 1
     and CutMix's centre patch of the same hole sizes; ``pair_count`` pairs drawn once from ``seed``."""
     model = Normalized(network, normalize.mean, normalize.std).to(device).eval()
-    mean, std = model.mean.cpu(), model.std.cpu()
     side = test[0][0].shape[-1]
     holes = [round(k * side / steps) for k in range(steps + 1)]
     lambdas = [k / 10 for k in range(11)]
     wrong = {where: [0] * len(holes) for where in ("centre", "boundary")}
     for images, labels in tqdm(DataLoader(test, batch_size=batch_size), desc="occlusion", disable=not progress, leave=False):
-        pixels, labels = (images * std + mean).clamp(0, 1).to(device), labels.to(device)
+        pixels, labels = model.to_pixels(images), labels.to(device)
         for where, counts in wrong.items():
             for k, hole in enumerate(holes):
                 counts[k] += int((model(occlude(pixels, hole, where)).argmax(1) != labels).sum())
@@ -113,7 +106,7 @@ def figure5_curves(network, test, normalize: v2.Normalize, steps: int, pair_coun
     neither = {"mixup": [0] * len(lambdas), "cutmix": [0] * len(holes)}
     for first, second, label_a, label_b in tqdm(DataLoader(Pairs(test, pairs), batch_size=batch_size), desc="in-between",
                                                 disable=not progress, leave=False):
-        first, second = ((x * std + mean).clamp(0, 1).to(device) for x in (first, second))
+        first, second = model.to_pixels(first), model.to_pixels(second)
         label_a, label_b = label_a.to(device), label_b.to(device)
         for mix, values, counts in (("mixup", lambdas, neither["mixup"]), ("cutmix", holes, neither["cutmix"])):
             for k, value in enumerate(values):
@@ -132,7 +125,7 @@ def run_robustness(config: dict[str, Any], run_dir: Path, progress: bool) -> dic
     started = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.get("device", "auto"))
-    root = Path(config["data_root"]) if config.get("data_root") else default_data_root()
+    root = data_root(config.get("data_root"))
     torch.manual_seed(config["seed"])
     network, test, normalize = load_classifier(Path(config["backbone_checkpoint"]), root, device)
     curves = None

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.captioning import EXAMPLES
+from harness.paths import data_root
 from harness.tasks.base import Task, backbone_run, saved_examples
 
 DECODER_SETTINGS = ("embed_size", "hidden_size", "min_count", "max_length", "epochs", "batch_size", "lr", "beam_size")
@@ -42,9 +43,8 @@ class CaptioningTask(Task):
         require_java()
         if config["dataset"] == "coco":
             from harness.captioning.data import locate_coco
-            from harness.data import default_data_root
 
-            locate_coco(Path(config["data_root"]) if config.get("data_root") else default_data_root())
+            locate_coco(data_root(config.get("data_root")))
 
     def dependencies(self, config):
         return [config["backbone_key"]]

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.io import read_json
+from harness.paths import data_root
 from harness.tasks.base import Task, Unrunnable, backbone_run
 from harness.train.files import RECORD
 
@@ -53,10 +55,9 @@ class RobustnessTask(Task):
     def check_data(self, config):
         if config["evaluation"] != "ood":
             return  # the evaluated run's test set, checked with that run
-        from harness.data import default_data_root
         from harness.robustness.ood_data import ODIN_FOLDERS, locate_ood
 
-        root = Path(config["data_root"]) if config.get("data_root") else default_data_root()
+        root = data_root(config.get("data_root"))
         for source in config["ood_sets"].values():
             if source in ODIN_FOLDERS:
                 locate_ood(root, source)
@@ -78,7 +79,7 @@ class RobustnessTask(Task):
         against Mixup's λ and CutMix's hole size."""
         curves = {}
         for row in table.rows:
-            records = [_record(c.job.run_dir) for c in cells if c.table == table.id and c.row == row.name and c.job]
+            records = [read_json(c.job.run_dir / RECORD) for c in cells if c.table == table.id and c.row == row.name and c.job]
             records = [r["figure5"] for r in records if r and "figure5" in r]
             if records:
                 curves[row.name] = {k: np.mean([r[k] for r in records], axis=0) for k in records[0]}
@@ -100,10 +101,3 @@ class RobustnessTask(Task):
         between.legend(fontsize=7)
         fig.suptitle(f"{table.title} [{scale} scale]", fontsize=8)
         return {"figure5": figure_png(fig)}
-
-
-def _record(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((run_dir / RECORD).read_text())
-    except (OSError, ValueError):
-        return None

@@ -4,9 +4,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import DataNotFoundError, HarnessError
+from harness.train.files import RECORD
 
 # Where and how a run executes, not what it computes: left out of the hash so a record is reused
 # whichever machine or folder produced it.
@@ -75,3 +77,13 @@ class RunConfig:
         """A stable hash of what determines the result (sha256 of canonical JSON, 16 hex digits)."""
         canonical = json.dumps(self.hashed_part(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def finished_run_config(run_dir: Path) -> RunConfig:
+    """The configuration of the finished training run in ``run_dir`` (from its record), for the jobs that start
+    from or evaluate it; a one-line error naming the folder where that run has not finished."""
+    record = Path(run_dir) / RECORD
+    if not record.is_file():
+        raise DataNotFoundError(f"{run_dir}: the run this job evaluates has not finished (no {RECORD}); "
+                                "run_all.py runs it first")
+    return RunConfig.from_dict(json.loads(record.read_text())["config"])
