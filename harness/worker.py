@@ -1,5 +1,7 @@
 """A worker runs the job described by ``RUN_DIR/job.json``, one process per job: started by the orchestrator
 through a fork server that has imported the harness once (:func:`start`), or by hand as ``python -m harness.worker RUN_DIR``.
+A data-parallel job (``world_size`` N > 1) runs as N workers under torchrun (:func:`start_distributed`), or as N
+Slurm tasks; rank 0 holds the lock and writes.
 
 The worker holds the run folder's lock for the whole job, so no second process writes there, and it does
 not outlive the orchestrator that started it: killed with it (``kill -9``, out of memory, a dropped SSH
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -17,6 +20,8 @@ from pathlib import Path
 
 from harness.cli import run_cli
 from harness.locks import run_lock
+
+ORCHESTRATOR_PID = "MIXBENCH_ORCHESTRATOR_PID"  # set for workers that torchrun starts: they die with the orchestrator
 
 
 def _alive(pid: int) -> bool:
@@ -44,15 +49,20 @@ def die_with(pid: int) -> None:
 
 
 def run_job(run_dir: Path) -> None:
-    """Run the job of ``run_dir`` while holding the folder's lock."""
+    """Run the job of ``run_dir``; rank 0 (every single-process job) holds the folder's lock meanwhile."""
     from harness.tasks import TASKS
 
+    job = json.loads((run_dir / "job.json").read_text())
+    if int(os.environ.get("RANK", 0)) != 0:
+        TASKS[job["task"]].run(job["config"], run_dir, progress=False)
+        return
     with run_lock(run_dir):
-        job = json.loads((run_dir / "job.json").read_text())
         TASKS[job["task"]].run(job["config"], run_dir, progress=False)
 
 
 def main(argv: list[str] | None = None) -> int:
+    if ORCHESTRATOR_PID in os.environ:
+        die_with(int(os.environ[ORCHESTRATOR_PID]))
     run_job(Path((argv or sys.argv[1:])[0]))
     return 0
 
@@ -95,6 +105,43 @@ def start(run_dir: Path, threads: int, gpu: str | None = None) -> multiprocessin
                                name=f"mixbench-worker {run_dir.name}")
     process.start()
     return process
+
+
+class Launched:
+    """A torchrun launch, seen as the orchestrator sees a forked worker (``exitcode``, ``terminate``, ``join``)."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.process = process
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.process.poll()
+
+    def terminate(self) -> None:
+        self.process.terminate()
+
+    def join(self) -> None:
+        self.process.wait()
+
+
+def distributed_command(run_dir: Path, processes: int) -> list[str]:
+    """torchrun on this machine: ``processes`` workers for ``run_dir`` (a free rendezvous port each time)."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
+            f"--nproc-per-node={processes}", "-m", "harness.worker", str(run_dir)]
+
+
+def start_distributed(run_dir: Path, processes: int, threads: int, gpus: list[str] | None = None) -> Launched:
+    """Start a data-parallel job: ``processes`` workers under torchrun, each with ``threads`` threads and, with
+    ``gpus`` (one per process), GPU ``gpus[LOCAL_RANK]``; output to the job's log; they die with this process."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), ORCHESTRATOR_PID: str(os.getpid())}
+    if gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+    with open(Path(run_dir) / "job.log", "a") as log:
+        if gpus:
+            log.write(f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']}\n")
+        log.flush()
+        process = subprocess.Popen(distributed_command(run_dir, processes), env=env, stdout=log, stderr=subprocess.STDOUT)
+    return Launched(process)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from harness.train.files import RECORD
 # whichever machine or folder produced it.
 # init_from is a path: the job that fine-tunes carries its backbone's identity in its own hash.
 # Options added after the first records were written: hashed only when set.
-OPTIONAL = frozenset({"head_lr", "init_from", "train_subset"})
-NOT_HASHED = frozenset({"data_root", "device", "num_workers", "download", "plugins", "labels", "init_from"})
+OPTIONAL = frozenset({"head_lr", "init_from", "train_subset", "world_size", "sync_bn"})
+NOT_HASHED = frozenset({"data_root", "device", "num_workers", "download", "plugins", "labels", "init_from", "compile"})
 
 
 @dataclass
@@ -41,10 +41,15 @@ class RunConfig:
     init_from: str | None = None  # a harness checkpoint whose backbone is fine-tuned (classifier re-initialised)
     head_lr: float | None = None  # learning rate of the classifier when fine-tuning (default: lr)
     train_subset: int | None = None  # train on a fixed class-balanced subset of this many images (the mini scale)
+    # data-parallel processes (one per GPU; gloo processes on a CPU). Hashed: batch-level methods mix within each
+    # rank's share of the batch, so the result depends on it. lr is for the global batch, never rescaled.
+    world_size: int = 1
+    sync_bn: bool = False  # batch-norm statistics over the global batch (SyncBatchNorm) when world_size > 1
     # not hashed (see NOT_HASHED)
     data_root: str | None = None
     device: str = "auto"
     num_workers: int = 0
+    compile: bool = False  # torch.compile the training forward (an execution option: not hashed)
     download: bool = False
     plugins: list[str] = field(default_factory=list)
     labels: dict[str, Any] = field(default_factory=dict)  # free-form tags (table, row, scale) for humans
@@ -52,6 +57,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise HarnessError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
+        if self.world_size < 1 or self.batch_size % self.world_size:
+            raise HarnessError(f"batch_size {self.batch_size} must split evenly over world_size {self.world_size} processes")
         if any(m < 1 or m > self.epochs for m in self.milestones):
             raise HarnessError(f"milestones {self.milestones} must lie within 1..{self.epochs}")
 

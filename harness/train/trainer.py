@@ -4,6 +4,11 @@ Per epoch: train with the augmentation applied on the training device, evaluate 
 write the curve (CSV and TensorBoard), and checkpoint everything needed to continue bit-for-bit
 (model, optimiser, schedule, augmentation and data-order random states). A finished run writes
 ``record.json``; a failed one writes ``failure.json``; both atomically.
+
+With ``world_size`` N > 1 the run is data-parallel over N processes (DDP, launched by torchrun or submitit): each
+rank trains on its share of every global batch (``batch_size / N``) through a ``DistributedSampler``, mixes
+within that share with its own augmentation stream, and evaluates its share of the test set; rank 0 alone
+writes. The learning rate is the configuration's, for the global batch: it is never rescaled.
 """
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from typing import Any
 
 import torch
 from timm.loss import SoftTargetCrossEntropy
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from harness import augment
@@ -27,6 +33,7 @@ from harness.errors import DataNotFoundError, HarnessError, NonFiniteLossError
 from harness.io import CorruptFileError, atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
 from harness.models import count_parameters, create_model
 from harness.train.config import RunConfig
+from harness.train.distributed import Ranks, all_sum, gather_to_all, process_group, rank_seed, ranks_from_env, shard
 from harness.train.files import BEST_MODEL, CHECKPOINT, FAILURE, PREVIOUS_CHECKPOINT, RECORD, STATUS
 from harness.train.provenance import git_commit, hardware, package_versions
 
@@ -34,15 +41,21 @@ CURVE_FIELDS = ("epoch", "train_loss", "test_loss", "top1_err", "top5_err", "lr"
 NONFINITE_CHECK_EVERY = 20  # steps between loss checks (each one synchronises a GPU)
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, ranks: Ranks = Ranks()) -> torch.device:
+    """``auto`` -> the GPU where there is one, else the CPU. A data-parallel rank takes visible GPU ``LOCAL_RANK``
+    (or, where the cluster shows each task only its own GPU, that one)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if ranks.distributed and device.type == "cuda":
+        device = torch.device("cuda", ranks.local_rank % torch.cuda.device_count())
+    return device
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, autocast) -> dict[str, float]:
-    """Top-1 / top-5 error (%) and mean cross-entropy on a labelled loader."""
+def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, autocast,
+             ranks: Ranks = Ranks()) -> dict[str, float]:
+    """Top-1 / top-5 error (%) and mean cross-entropy on a labelled loader (summed over the ranks' shards)."""
     model.eval()
     wrong1 = wrong5 = loss_sum = 0.0
     count = 0
@@ -58,6 +71,7 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, a
         wrong1 += (~hits[:, 0]).sum().item()
         wrong5 += (~hits.any(dim=1)).sum().item()
         count += labels.numel()
+    wrong1, wrong5, loss_sum, count = all_sum([wrong1, wrong5, loss_sum, count], device, ranks)
     return {"top1_err": 100.0 * wrong1 / count, "top5_err": 100.0 * wrong5 / count, "test_loss": loss_sum / count}
 
 
@@ -125,23 +139,31 @@ class Trainer:
     def __init__(self, config: RunConfig, run_dir: Path, *, progress: bool = True) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
-        self.progress = progress
-        self.device = resolve_device(config.device)
+        self.ranks = ranks_from_env()
+        self.progress = progress and self.ranks.is_main
+        self.device = resolve_device(config.device, self.ranks)
 
     def run(self, stop_after_epoch: int | None = None) -> dict[str, Any] | None:
         """Train to the end (or through ``stop_after_epoch``, to simulate an interruption).
 
-        Returns the run record, or None when stopped early. Any exception is recorded in
-        ``failure.json`` before it propagates.
+        Returns the run record (on rank 0), or None when stopped early or on other ranks. An exception is
+        recorded in ``failure.json`` before it propagates (not an interruption: Ctrl-C, or the exit of a Slurm
+        job that is requeued).
         """
+        if self.ranks.world_size != self.config.world_size:
+            raise HarnessError(f"this run trains on {self.config.world_size} process(es) (world_size) but "
+                               f"{self.ranks.world_size} were launched: start it through run_all.py, or with "
+                               f"torchrun --nproc-per-node {self.config.world_size}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / FAILURE).unlink(missing_ok=True)
+        if self.ranks.is_main:
+            (self.run_dir / FAILURE).unlink(missing_ok=True)
         self._epoch = 0
         self.incidents: list[str] = []  # recoveries (a damaged checkpoint...), kept in the record and the report
         try:
-            return self._run(stop_after_epoch)
+            with process_group(self.ranks, self.device):
+                return self._run(stop_after_epoch)
         except BaseException as err:
-            if not isinstance(err, KeyboardInterrupt):
+            if self.ranks.is_main and not isinstance(err, (KeyboardInterrupt, SystemExit)):
                 atomic_write_json(self.run_dir / FAILURE, {
                     "status": "failed", "error_type": type(err).__name__, "error": str(err),
                     "epoch": self._epoch, "traceback": traceback.format_exc(),
@@ -150,7 +172,8 @@ class Trainer:
             raise
 
     def _run(self, stop_after_epoch: int | None) -> dict[str, Any] | None:
-        cfg, device = self.config, self.device
+        cfg, device, ranks = self.config, self.device, self.ranks
+        main = ranks.is_main
         augment.load_plugins(cfg.plugins)
         torch.manual_seed(cfg.seed)
         data = build_datasets(cfg.dataset, cfg.data_root, download=cfg.download, image_size=cfg.image_size,
@@ -159,16 +182,32 @@ class Trainer:
             data.train = balanced_subset(data.train, cfg.train_subset)
         order = torch.Generator().manual_seed(cfg.seed)
         cuda = device.type == "cuda"
-        train_loader = DataLoader(data.train, cfg.batch_size, shuffle=True, drop_last=True, generator=order,
-                                  num_workers=cfg.num_workers, pin_memory=cuda, persistent_workers=cfg.num_workers > 0)
-        test_loader = DataLoader(data.test, max(cfg.batch_size, 128), shuffle=False, num_workers=cfg.num_workers, pin_memory=cuda)
-        model = create_model(cfg.model, data.num_classes, **cfg.model_kwargs).to(device)
+        if cuda:
+            torch.cuda.set_device(device)
+        loading = {"num_workers": cfg.num_workers, "pin_memory": cuda, "persistent_workers": cfg.num_workers > 0}
+        sampler = (DistributedSampler(data.train, ranks.world_size, ranks.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+                   if ranks.distributed else None)
+        train_loader = DataLoader(data.train, cfg.batch_size // ranks.world_size, shuffle=sampler is None, sampler=sampler,
+                                  drop_last=True, generator=order if sampler is None else None, **loading)
+        test_loader = DataLoader(shard(data.test, ranks), max(cfg.batch_size, 128), shuffle=False, **loading)
+        model = create_model(cfg.model, data.num_classes, **cfg.model_kwargs)
+        if cfg.sync_bn and ranks.distributed:
+            if not cuda:
+                raise HarnessError("sync_bn needs GPUs: SyncBatchNorm does not run on the CPU")
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = model.to(device)
         if cuda:
             model = model.to(memory_format=torch.channels_last)
-        aug = augment.build(cfg.method, data.num_classes, seed=cfg.seed + 1, **cfg.method_params)
+        aug = augment.build(cfg.method, data.num_classes, seed=rank_seed(cfg.seed, ranks.rank), **cfg.method_params)
         aug.attach(model)
         if cfg.init_from:
             load_backbone(model, Path(cfg.init_from))
+        trained = model
+        if ranks.distributed:  # same initial weights (DDP broadcasts rank 0's), then each rank its own data-side draws
+            trained = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+            torch.manual_seed(rank_seed(cfg.seed, ranks.rank))
+        if cfg.compile:
+            trained = torch.compile(trained)
         head = {id(p) for p in model.get_classifier().parameters()}
         groups = [{"params": [p for p in model.parameters() if id(p) not in head]},
                   {"params": [p for p in model.parameters() if id(p) in head], "lr": cfg.head_lr or cfg.lr}]
@@ -180,55 +219,53 @@ class Trainer:
 
         curve: list[dict[str, float]] = []
         wall_time = 0.0
-        checkpoint_path = self.run_dir / CHECKPOINT
         state = self._restore()
         if state is not None:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
-            aug.load_state_dict(state["augment"])
             order.set_state(state["data_order"])
-            torch.set_rng_state(state["torch_rng"])
-            if cuda and state.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(state["cuda_rng"], device)
+            mine = state.get("rank_states", [state])[ranks.rank]  # each rank's random streams (rank 0's at the top)
+            aug.load_state_dict(mine["augment"])
+            torch.set_rng_state(mine["torch_rng"])
+            if cuda and mine.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(mine["cuda_rng"], device)
             curve, wall_time = state["curve"], state["wall_time_s"]
             self.incidents = state.get("incidents", []) + self.incidents
 
         from torch.utils.tensorboard import SummaryWriter  # slow import: only once training starts
 
-        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=len(curve) + 1)
+        writer = SummaryWriter(str(self.run_dir / "tb"), purge_step=len(curve) + 1) if main else None
         try:
             for epoch in range(len(curve) + 1, cfg.epochs + 1):
                 self._epoch = epoch
                 started = time.perf_counter()
                 lr = optimizer.param_groups[0]["lr"]
-                train_loss = self._train_epoch(model, train_loader, aug, optimizer, loss_fn, autocast, epoch)
+                if sampler is not None:
+                    sampler.set_epoch(epoch)
+                train_loss = self._train_epoch(trained, train_loader, aug, optimizer, loss_fn, autocast, epoch)
                 schedule.step()
-                row = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, test_loader, device, autocast), "lr": lr}
+                row = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, test_loader, device, autocast, ranks), "lr": lr}
                 row["epoch_time_s"] = time.perf_counter() - started
                 wall_time += row["epoch_time_s"]
                 curve.append(row)
-                if row["top1_err"] < min((r["top1_err"] for r in curve[:-1]), default=float("inf")):
-                    atomic_torch_save(self.run_dir / BEST_MODEL, {"model": model.state_dict(), "epoch": epoch})
-                if checkpoint_path.is_file():  # keep the last good one until the new one is complete
-                    os.replace(checkpoint_path, self.run_dir / PREVIOUS_CHECKPOINT)
-                atomic_torch_save(checkpoint_path, {
-                    "config_hash": cfg.config_hash(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(), "augment": aug.state_dict(), "data_order": order.get_state(),
-                    "torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(device) if cuda else None,
-                    "curve": curve, "wall_time_s": wall_time, "incidents": self.incidents,
-                })
-                _write_curve(self.run_dir, curve)
-                for key in ("train_loss", "test_loss", "top1_err", "top5_err", "lr"):
-                    writer.add_scalar(key, row[key], epoch)
-                writer.flush()
-                atomic_write_json(self.run_dir / STATUS, {"epoch": epoch, "epochs": cfg.epochs, "top1_err": row["top1_err"]})
-                tqdm.write(f"epoch {epoch}/{cfg.epochs} train_loss {train_loss:.4f} top1_err {row['top1_err']:.2f} "
-                           f"top5_err {row['top5_err']:.2f} lr {lr:.4g} ({row['epoch_time_s']:.1f} s)")
+                streams = {"augment": aug.state_dict(), "torch_rng": torch.get_rng_state(),
+                           "cuda_rng": torch.cuda.get_rng_state(device) if cuda else None}
+                rank_states = gather_to_all(streams, ranks)
+                if main:
+                    self._save(epoch, curve, writer, row, {
+                        "config_hash": cfg.config_hash(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(), "data_order": order.get_state(), **streams,
+                        **({"rank_states": rank_states} if ranks.distributed else {}),
+                        "curve": curve, "wall_time_s": wall_time, "incidents": self.incidents,
+                    })
                 if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch < cfg.epochs:
                     return None
         finally:
-            writer.close()
+            if writer is not None:
+                writer.close()
+        if not main:
+            return None
 
         record = {
             "status": "finished", "config": cfg.to_dict(), "config_hash": cfg.config_hash(),
@@ -240,10 +277,37 @@ class Trainer:
         atomic_write_json(self.run_dir / RECORD, record)
         return record
 
+    def _save(self, epoch: int, curve: list[dict[str, float]], writer, row: dict[str, float], checkpoint: dict[str, Any]) -> None:
+        """Rank 0's writes after an epoch: best model, checkpoint (the previous one kept until the new one is
+        complete), curve, TensorBoard, status, and the epoch's line in the log."""
+        cfg = self.config
+        if row["top1_err"] < min((r["top1_err"] for r in curve[:-1]), default=float("inf")):
+            atomic_torch_save(self.run_dir / BEST_MODEL, {"model": checkpoint["model"], "epoch": epoch})
+        checkpoint_path = self.run_dir / CHECKPOINT
+        if checkpoint_path.is_file():
+            os.replace(checkpoint_path, self.run_dir / PREVIOUS_CHECKPOINT)
+        atomic_torch_save(checkpoint_path, checkpoint)
+        _write_curve(self.run_dir, curve)
+        for key in ("train_loss", "test_loss", "top1_err", "top5_err", "lr"):
+            writer.add_scalar(key, row[key], epoch)
+        writer.flush()
+        atomic_write_json(self.run_dir / STATUS, {"epoch": epoch, "epochs": cfg.epochs, "top1_err": row["top1_err"]})
+        tqdm.write(f"epoch {epoch}/{cfg.epochs} train_loss {row['train_loss']:.4f} top1_err {row['top1_err']:.2f} "
+                   f"top5_err {row['top5_err']:.2f} lr {row['lr']:.4g} ({row['epoch_time_s']:.1f} s)")
+
     def _restore(self) -> dict[str, Any] | None:
         """The newest readable checkpoint of this run (``checkpoint.pt``, else the one before it), or None to
         start from epoch 1. An unreadable file (truncated by a full disk, partly copied) is renamed aside,
-        never deleted, and the recovery is logged and kept in ``self.incidents``."""
+        never deleted, and the recovery is logged and kept in ``self.incidents``. Rank 0 chooses the file;
+        every other rank loads the one it chose."""
+        if not self.ranks.is_main:
+            chosen = gather_to_all(None, self.ranks)[0]
+            return load_torch(self.run_dir / chosen, map_location=self.device) if chosen else None
+        state = self._choose_checkpoint()
+        gather_to_all(state and state["file"], self.ranks)
+        return state
+
+    def _choose_checkpoint(self) -> dict[str, Any] | None:
         for path in (self.run_dir / CHECKPOINT, self.run_dir / PREVIOUS_CHECKPOINT):
             if not path.is_file():
                 continue
@@ -258,7 +322,7 @@ class Trainer:
                 raise HarnessError(f"{path} belongs to another configuration; remove it or use another folder")
             if self.incidents:
                 self._incident(f"resumed from {path.name} (after epoch {len(state['curve'])})")
-            return state
+            return {**state, "file": path.name}
         if self.incidents:
             self._incident("no readable checkpoint left: the run restarts from epoch 1")
         return None
@@ -285,4 +349,5 @@ class Trainer:
                 if nonfinite.item():
                     raise NonFiniteLossError(f"non-finite training loss at epoch {epoch}, by step {step}; run stopped")
                 bar.set_postfix(loss=f"{total.item() / step:.3f}")
-        return total.item() / max(steps, 1)
+        loss_sum, steps = all_sum([total.item(), steps], device, self.ranks)
+        return loss_sum / max(steps, 1)
