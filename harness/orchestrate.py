@@ -3,7 +3,6 @@ processes (``--jobs N``), record failures, and resume interrupted jobs from thei
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +12,9 @@ from tqdm import tqdm
 
 from harness.experiments import Table
 from harness.errors import HarnessError
+from harness.executors.base import Executor, Running
 from harness.io import atomic_write_json
-from harness import worker
-from harness.locks import RUN_LOCK, hold_lock, lock_holder
+from harness.locks import hold_lock
 from harness.tasks import TASKS, Unrunnable
 from harness.train import FAILURE, RECORD, STATUS
 
@@ -43,6 +42,11 @@ class Job:
         if (self.run_dir / STATUS).is_file():  # written with each checkpoint by every task
             return "partial"
         return "pending"
+
+    @property
+    def processes(self) -> int:
+        """Processes the job trains on (a data-parallel job's ``world_size``; one GPU each where there are GPUs)."""
+        return int(self.config.get("world_size", 1))
 
     def progress(self) -> str:
         try:
@@ -167,14 +171,13 @@ def results_lock(results: Path):
     return hold_lock(Path(results) / RESULTS_LOCK, "run_all.py", "wait for it to finish or use --results elsewhere")
 
 
-def _start(job: Job, threads: int, gpu: str | None = None):
-    """Start the job's worker process (see :func:`harness.worker.start`), pinned to ``gpu`` when given."""
+def _prepare(job: Job) -> None:
+    """Write what a worker reads (``job.json``), clear an earlier failure, and mark the start in the job's log."""
     job.run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(job.run_dir / "job.json", {"task": job.task, "config": job.config, "key": job.key, "cells": job.cells})
     (job.run_dir / FAILURE).unlink(missing_ok=True)
     with open(job.run_dir / "job.log", "a") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start ({job.status()}) ===\n")
-    return worker.start(job.run_dir, threads, gpu)
 
 
 def next_ready(todo: list[Job], running: set[str], status_of) -> tuple[Job | None, list[tuple[Job, str]]]:
@@ -200,28 +203,25 @@ def _record_failure(job: Job, error_type: str, error: str, **details) -> None:
                                               "config": job.config, "config_hash": job.key, **details})
 
 
-def _record_crash(job: Job, returncode: int) -> None:
-    """A worker that died without writing failure.json (killed, out of memory...) is recorded here."""
+def _record_crash(job: Job, how: str) -> None:
+    """A job that ended without writing failure.json (killed, out of memory, cancelled...) is recorded here."""
     if (job.run_dir / FAILURE).is_file() or (job.run_dir / RECORD).is_file():
         return
-    log_tail = (job.run_dir / "job.log").read_text(errors="replace").splitlines()[-30:]
-    _record_failure(job, "WorkerExit", f"worker exited with status {returncode}", log_tail=log_tail)
+    log = job.run_dir / "job.log"
+    log_tail = log.read_text(errors="replace").splitlines()[-30:] if log.is_file() else []
+    _record_failure(job, "WorkerExit", how, log_tail=log_tail)
 
 
-def execute(jobs: list[Job], workers: int = 1, progress: bool = True,
-            on_change: Callable[[], None] | None = None, change_interval: float = 10.0,
-            gpus: list[str] | None = None) -> dict[str, list[Job]]:
-    """Run every unfinished job, ``workers`` at a time; a failed job never stops the others. ``on_change`` is
-    called when jobs have ended, at most every ``change_interval`` seconds (the report is rebuilt there, so it
-    fills in while the run goes on; the caller builds the final one). With ``gpus``, at most one job per GPU
-    runs at a time, each seeing only its own (``CUDA_VISIBLE_DEVICES``)."""
+def execute(jobs: list[Job], executor: Executor, progress: bool = True,
+            on_change: Callable[[], None] | None = None, change_interval: float = 10.0) -> dict[str, list[Job]]:
+    """Run every unfinished job on ``executor`` (:mod:`harness.executors`), each once its dependencies have
+    finished; a failed job never stops the others. A job still queued or running from an earlier orchestrator is
+    collected, not started again. ``on_change`` is called when jobs have ended, at most every
+    ``change_interval`` seconds (the report is rebuilt there, so it fills in while the run goes on; the caller
+    builds the final one)."""
     todo = [job for job in jobs if job.status() != "finished"]
     outcome: dict[str, list[Job]] = {"cached": [j for j in jobs if j.status() == "finished"], "finished": [], "failed": []}
-    free_gpus = list(gpus or [])
-    workers = min(workers, len(free_gpus)) if free_gpus else workers
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
-    running: dict[str, tuple[Job, Any]] = {}  # key -> (job, its worker process, or None while another process runs it)
-    pinned: dict[str, str] = {}  # key -> the GPU its worker holds
+    running: dict[str, tuple[Job, Running, bool]] = {}  # key -> (job, how it runs, adopted from an earlier orchestrator)
     by_key = {job.key: job for job in jobs}
     results = jobs[0].run_dir.parent if jobs else Path(".")
 
@@ -234,31 +234,25 @@ def execute(jobs: list[Job], workers: int = 1, progress: bool = True,
     reported, reported_at = 0, time.monotonic()
     try:
         while todo or running:
-            for key, (job, process) in list(running.items()):
-                if process is None:  # adopted
-                    if lock_holder(job.run_dir / RUN_LOCK):
-                        continue
-                    del running[key]
-                    if job.status() == "finished":
-                        outcome["finished"].append(job)
-                        bar.update(1)
-                    else:  # it stopped before the end: resume it here
-                        todo.insert(0, job)
-                    continue
-                if process.exitcode is None:
+            for key, (job, run, adopted) in list(running.items()):
+                how = run.ended()
+                if how is None:
                     continue
                 del running[key]
-                if key in pinned:
-                    free_gpus.append(pinned.pop(key))
-                if process.exitcode == 0 and job.status() == "finished":
+                executor.release(job)
+                if job.status() == "finished":
                     outcome["finished"].append(job)
+                elif adopted and job.status() != "failed":  # it stopped before the end: resume it here
+                    todo.insert(0, job)
+                    continue
                 else:
-                    _record_crash(job, process.exitcode)
+                    _record_crash(job, how)
                     outcome["failed"].append(job)
                     tqdm.write(f"FAILED {job.key} ({', '.join(f'{t}/{r}' for t, r, _ in job.cells)}): see {job.run_dir}/job.log")
                 bar.update(1)
-            while todo and len(running) < workers:
-                job, blocked = next_ready(todo, set(running), status_of)
+            starting: list[Job] = []
+            while todo:
+                job, blocked = next_ready(todo, set(running) | {j.key for j in starting}, status_of)
                 for stuck, why in blocked:
                     todo.remove(stuck)
                     stuck.run_dir.mkdir(parents=True, exist_ok=True)
@@ -268,28 +262,27 @@ def execute(jobs: list[Job], workers: int = 1, progress: bool = True,
                     bar.update(1)
                 if job is None:
                     break
-                todo.remove(job)
-                holder = lock_holder(job.run_dir / RUN_LOCK)
-                if holder:  # an earlier orchestrator's worker (or a hand-started one) still runs it: wait for it
-                    tqdm.write(f"{job.key}: its folder is in use by {holder}; waiting for it instead of starting a second worker")
-                    running[job.key] = (job, None)
+                found = executor.adopt(job)
+                if found is not None:
+                    todo.remove(job)
+                    running[job.key] = (job, found, True)
                     continue
-                gpu = free_gpus.pop(0) if gpus else None
-                if gpu is not None:
-                    pinned[job.key] = gpu
-                running[job.key] = (job, _start(job, threads, gpu))
-            bar.set_postfix_str(" | ".join(f"{j.cells[0][1]} {j.progress()}" for j, _ in running.values()))
+                if not executor.reserve(job, len(running) + len(starting)):
+                    break
+                todo.remove(job)
+                starting.append(job)
+            for job in starting:
+                _prepare(job)
+            for job, run in zip(starting, executor.start(starting) if starting else []):
+                running[job.key] = (job, run, False)
+            bar.set_postfix_str(" | ".join(f"{j.cells[0][1]} {j.progress()}" for j, _, _ in running.values()))
             ended = len(outcome["finished"]) + len(outcome["failed"])
             if on_change is not None and ended != reported and time.monotonic() - reported_at >= change_interval:
                 on_change()
                 reported, reported_at = ended, time.monotonic()
             time.sleep(0.5)
     except KeyboardInterrupt:
-        started = [process for _, process in running.values() if process is not None]
-        for process in started:
-            process.terminate()
-        for process in started:
-            process.join()
+        executor.interrupt([run for _, run, _ in running.values()])
         raise
     finally:
         bar.close()

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import NoReturn
 
 from harness import augment
-from harness.cli import run_cli
+from harness.cli import parse_params, run_cli
 from harness.devices import visible_gpus
 from harness.errors import HarnessError
 from harness.experiments import SCALES, load_protocols, load_tables, paper_values, select_tables
@@ -30,7 +31,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "of --gpus, else 2)")
     parser.add_argument("--gpus", default="auto", help="GPUs to pin jobs to, one job per GPU: auto ($CUDA_VISIBLE_DEVICES, "
                         "else every GPU nvidia-smi lists), none, or ids such as 0,1,3")
+    parser.add_argument("--gpus-per-job", type=int, help="train every classification job data-parallel on this many "
+                        "GPUs (processes on a CPU), overriding the protocol's gpus; changes the runs' identity")
     parser.add_argument("--workers", type=int, default=0, help="data-loading processes per job")
+    cluster = parser.add_argument_group("executor", "where jobs run: local processes (default) or Slurm through submitit")
+    cluster.add_argument("--executor", choices=("local", "slurm"), default="local")
+    cluster.add_argument("--slurm-local", action="store_true", help="with --executor slurm: submitit's LocalExecutor "
+                         "instead of a cluster (local CPU processes; the same submission, requeue and collection)")
+    cluster.add_argument("--slurm-profile", type=Path, help="YAML of Slurm settings (copy experiments/slurm/example.yaml)")
+    cluster.add_argument("--slurm-partition")
+    cluster.add_argument("--slurm-account")
+    cluster.add_argument("--slurm-time", type=int, help="a job's time limit in minutes (longer runs requeue and resume)")
+    cluster.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
+                         help="any other sbatch option, e.g. --slurm-option exclude=node01 (repeatable)")
     parser.add_argument("--plugin", action="append", default=[], help="a .py file or module registering methods")
     parser.add_argument("--plan", action="store_true", help="print the jobs with status and estimated cost, run nothing")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from results/ without running")
@@ -39,10 +52,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    for flag, value, least in (("--jobs", args.jobs, 1), ("--workers", args.workers, 0), ("--epochs", args.epochs, 1)):
+    if args.slurm_local and args.executor != "slurm":
+        raise HarnessError("--slurm-local goes with --executor slurm")
+    for flag, value, least in (("--jobs", args.jobs, 1), ("--workers", args.workers, 0), ("--epochs", args.epochs, 1),
+                               ("--gpus-per-job", args.gpus_per_job, 1)):
         if value is not None and value < least:
             raise HarnessError(f"{flag} must be at least {least}, got {value}")
     return args
+
+
+def make_executor(args: argparse.Namespace):
+    """The executor the flags ask for. Local: the GPUs to pin jobs to (--device cuda:N or cpu: none; nvidia-smi is
+    asked only when a job will run, so a cached rerun stays quick), one job per GPU, else --jobs (default 2)."""
+    if args.executor == "slurm":
+        from harness.executors.slurm import SlurmExecutor, load_slurm_settings
+
+        settings = load_slurm_settings(args.slurm_profile, {
+            "partition": args.slurm_partition, "account": args.slurm_account, "time_min": args.slurm_time})
+        settings.sbatch.update(parse_params(args.slurm_option))
+        cluster = "local" if args.slurm_local else "slurm"
+        max_jobs = args.jobs or (2 if args.slurm_local else None)
+        threads = max(1, (os.cpu_count() or 1) // max_jobs) if args.slurm_local else None
+        print(f"executor: {'submitit LocalExecutor' if args.slurm_local else 'Slurm'} (submitit), "
+              f"{'at most ' + str(max_jobs) if max_jobs else 'any number of'} jobs at a time", flush=True)
+        return SlurmExecutor(args.results / args.scale / "submitit", settings, cluster, max_jobs, threads)
+    from harness.executors.local import LocalExecutor
+
+    gpus = visible_gpus(args.gpus) if args.device in ("auto", "cuda") else []
+    executor = LocalExecutor(args.jobs or len(gpus) or 2, gpus)
+    if gpus:
+        print(f"GPUs {', '.join(gpus)}: each job pinned to its own, {executor.workers} at a time", flush=True)
+    return executor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,18 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.tables:  # every table that has this scale (mini: the CIFAR tables)
         tables = [table for table in tables if args.scale in protocols[table.protocol]]
     overrides = {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
-                 "plugins": plugins, "epochs": args.epochs}
+                 "plugins": plugins, "epochs": args.epochs, "gpus_per_job": args.gpus_per_job}
     jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds, methods=args.methods,
                          overrides=overrides, catalog=catalog)
     if args.plan:
         print(format_plan(jobs, cells))
         return 0
-    # GPUs to pin jobs to (--device cuda:N or cpu: none). Looking for them (nvidia-smi) is left out where no job
-    # will run, so a cached rerun stays quick; a --gpus list is still checked.
     will_run = not args.report_only and any(job.status() != "finished" for job in jobs)
-    gpus = visible_gpus(args.gpus) if args.device in ("auto", "cuda") and (will_run or args.gpus != "auto") else []
-    workers = args.jobs or len(gpus) or 2
-    if not args.report_only:
+    executor = make_executor(args) if will_run else None
+    if not will_run and args.gpus != "auto":
+        visible_gpus(args.gpus)  # a malformed list is an error even when nothing runs
+    if will_run:
+        executor.check(jobs)
         check_data(jobs)  # a wrong --data-root stops here, before any job starts or any file is written
     paper = paper_values(args.experiments)
 
@@ -81,9 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             if pending:
                 paths = report()
                 print(f"{len(jobs)} jobs, {pending} to run; the report fills in as they finish: {paths['html']}", flush=True)
-            if gpus:
-                print(f"GPUs {', '.join(gpus)}: one job per GPU, {min(workers, len(gpus))} at a time", flush=True)
-            outcome = execute(jobs, workers=workers, progress=not args.no_progress, on_change=report, gpus=gpus)
+            if executor is not None:
+                outcome = execute(jobs, executor, progress=not args.no_progress, on_change=report)
+            else:
+                outcome = {"cached": jobs, "finished": [], "failed": []}
             print(f"jobs: {len(outcome['cached'])} cached, {len(outcome['finished'])} run, {len(outcome['failed'])} failed")
         paths = report()
     print(f"report: {paths['html']} and {paths['markdown']} ({time.perf_counter() - started:.1f} s)")

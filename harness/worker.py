@@ -24,7 +24,7 @@ from harness.locks import run_lock
 ORCHESTRATOR_PID = "MIXBENCH_ORCHESTRATOR_PID"  # set for workers that torchrun starts: they die with the orchestrator
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -41,7 +41,7 @@ def die_with(pid: int) -> None:
     """End this process within a second of process ``pid`` (the orchestrator that started it) being gone."""
 
     def watch() -> None:
-        while _alive(pid):
+        while alive(pid):
             time.sleep(1.0)
         os._exit(1)
 

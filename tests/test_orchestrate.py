@@ -15,6 +15,7 @@ import pytest
 from harness import augment
 from harness.errors import SpecError
 from harness.experiments import load_protocols, load_table, load_tables, paper_values
+from harness.executors.local import LocalExecutor
 from harness.orchestrate import execute, expand, results_lock
 from harness.report import build_report
 
@@ -75,14 +76,14 @@ def test_cache_failure_isolation_and_report(tmp_path, data_root):
     rows = "  - {name: Baseline, method: none}\n  - {name: Broken, method: test_broken}\n  - {name: Later, planned: not yet}\n"
     table, jobs, cells = tiny_jobs(tmp_path, data_root, rows, plugins=[str(plugin)])
     ended = []  # the report is rebuilt whenever a job ends, progress bar or not
-    outcome = execute(jobs, workers=2, progress=False, change_interval=0,
+    outcome = execute(jobs, LocalExecutor(2), progress=False, change_interval=0,
                       on_change=lambda: ended.append(sum(j.status() != "pending" for j in jobs)))
     assert 1 <= len(ended) <= 2 and ended[-1] == 2
     assert [j.cells[0][1] for j in outcome["finished"]] == ["Baseline"]
     assert [j.cells[0][1] for j in outcome["failed"]] == ["Broken"]
     failure = json.loads((outcome["failed"][0].run_dir / "failure.json").read_text())
     assert "deliberately broken" in failure["error"]
-    again = execute(jobs, workers=2, progress=False)  # cache: the finished job is not run again
+    again = execute(jobs, LocalExecutor(2), progress=False)  # cache: the finished job is not run again
     assert [j.cells[0][1] for j in again["cached"]] == ["Baseline"] and again["finished"] == []
     paths = build_report([table], jobs, cells, paper_values(), "smoke", tmp_path / "reports")
     markdown = paths["markdown"].read_text()
@@ -109,7 +110,7 @@ def test_job_killed_mid_run_resumes_and_finishes(tmp_path, data_root):
     os.kill(worker.pid, signal.SIGKILL)  # mid-run: after epoch 1's checkpoint, during epoch 2
     worker.wait()
     assert job.status() == "partial"
-    outcome = execute(jobs, workers=1, progress=False)
+    outcome = execute(jobs, LocalExecutor(1), progress=False)
     assert outcome["finished"] == [job]
     record = json.loads((job.run_dir / "record.json").read_text())
     assert [row["epoch"] for row in record["curve"]] == [1, 2, 3]
@@ -207,7 +208,7 @@ def test_a_run_folder_is_owned_by_one_process(tmp_path, data_root):
     job.run_dir.mkdir(parents=True)
     (job.run_dir / "job.json").write_text(json.dumps({"task": job.task, "config": job.config}))
     with run_lock(job.run_dir):
-        thread = threading.Thread(target=lambda: outcome.update(execute(jobs, workers=1, progress=False)))
+        thread = threading.Thread(target=lambda: outcome.update(execute(jobs, LocalExecutor(1), progress=False)))
         thread.start()
         time.sleep(2.0)
         assert thread.is_alive() and not (job.run_dir / "job.log").exists()  # waiting, not running it twice
@@ -248,6 +249,7 @@ def test_one_job_per_gpu_each_pinned_to_its_own(tmp_path, monkeypatch):
     """A fake device list of two GPUs and five jobs: never more than two at once, never two on one GPU, and a
     GPU is given again when its job ends."""
     from harness import orchestrate
+    from harness.executors import local
     from harness.orchestrate import Job
 
     running: dict[str, str] = {}
@@ -267,17 +269,20 @@ def test_one_job_per_gpu_each_pinned_to_its_own(tmp_path, monkeypatch):
             running.pop(self.job.key, None)
             return 0
 
-    def fake_start(job: Job, threads: int, gpu: str | None = None):
+    jobs = [Job(f"job{i}", "classification", "smoke", {}, tmp_path / f"job{i}", 1, 0.0, "?", cells=[("T", f"row{i}", 0)])
+            for i in range(5)]
+    by_folder = {job.run_dir: job for job in jobs}
+
+    def fake_start(run_dir, threads: int, gpu: str | None = None):
+        job = by_folder[run_dir]
         assert gpu is not None and gpu not in running.values(), (gpu, running)
         running[job.key] = gpu
         given.append((job.key, gpu, set(running)))
         return FakeWorker(job)
 
-    monkeypatch.setattr(orchestrate, "_start", fake_start)
+    monkeypatch.setattr(local.worker, "start", fake_start)
     monkeypatch.setattr(orchestrate.time, "sleep", lambda seconds: None)
-    jobs = [Job(f"job{i}", "classification", "smoke", {}, tmp_path / f"job{i}", 1, 0.0, "?", cells=[("T", f"row{i}", 0)])
-            for i in range(5)]
-    outcome = orchestrate.execute(jobs, workers=8, progress=False, gpus=["3", "5"])
+    outcome = orchestrate.execute(jobs, LocalExecutor(8, ["3", "5"]), progress=False)
     assert len(outcome["finished"]) == 5 and outcome["failed"] == []
     assert {gpu for _, gpu, _ in given} == {"3", "5"} and max(len(at_once) for _, _, at_once in given) == 2
     assert [gpu for _, gpu, _ in given[:2]] == ["3", "5"]
@@ -287,6 +292,6 @@ def test_a_pinned_worker_sees_only_its_gpu(tmp_path, data_root):
     """A real worker from the fork server gets the GPU in CUDA_VISIBLE_DEVICES before anything touches CUDA (on
     a machine without one the job then runs on the CPU)."""
     _, jobs, _ = tiny_jobs(tmp_path, data_root, "  - {name: Baseline, method: none}\n")
-    outcome = execute(jobs, workers=1, progress=False, gpus=["7"])
+    outcome = execute(jobs, LocalExecutor(1, ["7"]), progress=False)
     assert [j.key for j in outcome["finished"]] == [jobs[0].key]
     assert "CUDA_VISIBLE_DEVICES=7" in (jobs[0].run_dir / "job.log").read_text()
