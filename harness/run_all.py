@@ -33,6 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "else every GPU nvidia-smi lists), none, or ids such as 0,1,3")
     parser.add_argument("--gpus-per-job", type=int, help="train every classification job data-parallel on this many "
                         "GPUs (processes on a CPU), overriding the protocol's gpus; changes the runs' identity")
+    parser.add_argument("--compile", action="store_true", help="torch.compile each training run's forward (GPU; not part of a run's identity)")
     parser.add_argument("--workers", type=int, default=0, help="data-loading processes per job")
     cluster = parser.add_argument_group("executor", "where jobs run: local processes (default) or Slurm through submitit")
     cluster.add_argument("--executor", choices=("local", "slurm"), default="local")
@@ -96,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.tables:  # every table that has this scale (mini: the CIFAR tables)
         tables = [table for table in tables if args.scale in protocols[table.protocol]]
     overrides = {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
-                 "plugins": plugins, "epochs": args.epochs, "gpus_per_job": args.gpus_per_job}
+                 "plugins": plugins, "epochs": args.epochs, "gpus_per_job": args.gpus_per_job,
+                 "compile": args.compile}
     jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds, methods=args.methods,
                          overrides=overrides, catalog=catalog)
     if args.plan:

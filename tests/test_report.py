@@ -132,3 +132,12 @@ def test_one_seed_gives_no_std_units_and_missing_rows_are_left_out():
     assert summary["rho"] is None and summary["std_units"] is None  # two rows rank nothing; one seed has no spread
     assert format_summary_row(summary)["distance (σ)"] == "— (1 seed)"
     assert std_units(12.0, 0.5, 2, 11.0) == pytest.approx(2.0) and std_units(12.0, 0.5, 1, 11.0) is None
+
+
+def test_provenance_says_a_data_parallel_run_mixed_within_each_process():
+    from harness.report.build import _hardware
+
+    cpu = {"device": "cpu", "cpu_count": 2}
+    assert _hardware(cpu, {"batch_size": 64}) == "cpu (2 cores)"
+    assert _hardware({"gpu": "H100"}, {"batch_size": 256, "world_size": 8, "sync_bn": True}) == \
+        "H100; data-parallel x8: mixing within each process's 32 images, SyncBN"

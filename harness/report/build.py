@@ -181,6 +181,17 @@ def sweep_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
     return figure_png(fig)
 
 
+def _hardware(hardware: dict[str, Any], config: dict[str, Any]) -> str:
+    """Where a run trained; for a data-parallel run, how many processes and that batch-level methods mixed
+    within each one's share of the batch (the paper's single-process code mixed across the whole batch)."""
+    where = hardware.get("gpu") or f"{hardware['device']} ({hardware['cpu_count']} cores)"
+    world = config.get("world_size", 1)
+    if world > 1:
+        where += (f"; data-parallel x{world}: mixing within each process's {config['batch_size'] // world} images"
+                  f"{', SyncBN' if config.get('sync_bn') else ''}")
+    return where
+
+
 def provenance(jobs: list[Job]) -> list[dict[str, Any]]:
     entries = []
     for job in jobs:
@@ -192,7 +203,7 @@ def provenance(jobs: list[Job]) -> list[dict[str, Any]]:
             "job": job.key, "rows": ", ".join(f"{t}/{r} (seed {s})" for t, r, s in job.cells),
             "model": config["model"], "method": config["method"],
             "commit": (record["git"]["commit"] or "?")[:10] + ("+dirty" if record["git"].get("dirty") else ""),
-            "hardware": record["hardware"].get("gpu") or f"{record['hardware']['device']} ({record['hardware']['cpu_count']} cores)",
+            "hardware": _hardware(record["hardware"], config),
             "packages": ", ".join(f"{k} {v}" for k, v in record["packages"].items() if v),
             "wall_time": f"{record['wall_time_s']:.0f} s",
             "recoveries": "; ".join(record.get("incidents", [])) or "—",

@@ -50,7 +50,7 @@ class ClassificationTask(Task):
             weight_decay=settings.get("weight_decay", 1e-4), seed=seed, data_root=overrides.get("data_root"),
             device=overrides.get("device", "auto"), num_workers=overrides.get("num_workers", 0),
             plugins=list(overrides.get("plugins", [])), train_subset=settings.get("train_subset"),
-            world_size=overrides.get("gpus_per_job") or settings.get("gpus", 1),
+            world_size=overrides.get("gpus_per_job") or settings.get("gpus", 1), compile=overrides.get("compile", False),
         )
 
     def check_data(self, config):

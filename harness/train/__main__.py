@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import NoReturn
 
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--device", default=defaults.device, help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--world-size", type=int, default=int(os.environ.get("WORLD_SIZE", 1)),
+                        help="data-parallel processes (default: torchrun's WORLD_SIZE); --lr is for the global batch")
+    parser.add_argument("--sync-bn", action="store_true", help="batch norm over the global batch (GPUs)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the training forward")
     parser.add_argument("--workers", type=int, default=defaults.num_workers, help="data-loading processes")
     parser.add_argument("--out", type=Path, default=Path("results/manual"), help="run folder (default: results/manual/<hash>)")
     parser.add_argument("--no-progress", action="store_true")
@@ -39,10 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         method=args.method, method_params=parse_params(args.param), plugins=args.plugin, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, milestones=sorted(set(milestones)), weight_decay=args.weight_decay,
         image_size=args.image_size, seed=args.seed, device=args.device, num_workers=args.workers,
+        world_size=args.world_size, sync_bn=args.sync_bn, compile=args.compile,
     )
     run_dir = args.out / config.config_hash() if args.out == Path("results/manual") else args.out
     record = Trainer(config, run_dir, progress=not args.no_progress).run()
-    print(json.dumps({"run_dir": str(run_dir), "best": record["best"], "last": record["last"]}))
+    if record is not None:  # rank 0
+        print(json.dumps({"run_dir": str(run_dir), "best": record["best"], "last": record["last"]}))
     return 0
 
 
