@@ -295,3 +295,23 @@ def test_a_pinned_worker_sees_only_its_gpu(tmp_path, data_root):
     outcome = execute(jobs, LocalExecutor(1, ["7"]), progress=False)
     assert [j.key for j in outcome["finished"]] == [jobs[0].key]
     assert "CUDA_VISIBLE_DEVICES=7" in (jobs[0].run_dir / "job.log").read_text()
+
+
+def test_a_multi_gpu_job_gets_as_many_gpus_none_shared(tmp_path):
+    """The local executor's GPU book-keeping for data-parallel jobs (a fake device list of three GPUs)."""
+    from harness.errors import HarnessError
+    from harness.orchestrate import Job
+
+    def job(key: str, processes: int) -> Job:
+        return Job(key, "classification", "smoke", {"world_size": processes}, tmp_path / key, 1, 0.0, "?")
+
+    executor = LocalExecutor(8, ["0", "1", "2"])
+    two, other_two, one = job("a", 2), job("b", 2), job("c", 1)
+    assert executor.reserve(two, 0) and executor.given["a"] == ["0", "1"]
+    assert not executor.reserve(other_two, 1)  # one GPU left: it waits
+    assert executor.reserve(one, 1) and executor.given["c"] == ["2"]
+    executor.release(two)
+    assert executor.reserve(other_two, 1) and executor.given["b"] == ["0", "1"]
+    with pytest.raises(HarnessError, match="trains on 4 GPUs but only 3"):
+        executor.check([job("d", 4)])
+    assert LocalExecutor(2).reserve(job("e", 2), 0)  # no GPUs: a CPU job of two processes

@@ -1,10 +1,18 @@
 """The contract between the orchestrator and an executor."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from harness.orchestrate import Job
+
+class Job(Protocol):
+    """What an executor reads of an orchestrator's job (:class:`harness.orchestrate.Job`)."""
+
+    key: str
+    run_dir: Path
+
+    @property
+    def processes(self) -> int: ...
 
 
 class Running(Protocol):

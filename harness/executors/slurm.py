@@ -18,6 +18,7 @@ import yaml
 from tqdm import tqdm
 
 from harness.errors import HarnessError
+from harness.executors.base import Job, Running
 from harness.io import atomic_write_json, read_json
 from harness.worker import alive, run_job
 
@@ -151,13 +152,13 @@ class SlurmExecutor:
             raise HarnessError(f"cannot submit to Slurm from here ({err}); run on a login node of the cluster, "
                                "or try the path locally with --slurm-local") from None
 
-    def check(self, jobs) -> None:
+    def check(self, jobs: list[Job]) -> None:
         """Nothing to check before submitting: the cluster refuses what it cannot run, at submission."""
 
-    def reserve(self, job, running: int) -> bool:
+    def reserve(self, job: Job, running: int) -> bool:
         return self.max_jobs is None or running < self.max_jobs
 
-    def start(self, jobs) -> list[SubmittedRun]:
+    def start(self, jobs: list[Job]) -> list[SubmittedRun]:
         """Submit ``jobs``: those of equal size as one job array."""
         runs: dict[str, SubmittedRun] = {}
         for processes in sorted({job.processes for job in jobs}):
@@ -170,13 +171,13 @@ class SlurmExecutor:
                 runs[job.key] = SubmittedRun(handle)
         return [runs[job.key] for job in jobs]
 
-    def _record(self, job, job_id: str) -> None:
+    def _record(self, job: Job, job_id: str) -> None:
         previous = read_json(job.run_dir / SUBMISSION) or {}
         history = previous.get("history", []) + [{"job_id": job_id, "submitted": time.strftime("%Y-%m-%d %H:%M:%S")}]
         atomic_write_json(job.run_dir / SUBMISSION, {"cluster": self.cluster, "job_id": job_id,
                                                     "submitit_folder": str(self.folder / job_id), "history": history})
 
-    def adopt(self, job) -> SubmittedRun | LocalProcessRun | None:
+    def adopt(self, job: Job) -> SubmittedRun | LocalProcessRun | None:
         info = read_json(job.run_dir / SUBMISSION)
         if not info or info.get("cluster") != self.cluster:
             return None
@@ -188,10 +189,10 @@ class SlurmExecutor:
         tqdm.write(f"{job.key}: already {self.cluster} job {job_id} (queued or running); collecting it, not submitting it again")
         return run
 
-    def release(self, job) -> None:
+    def release(self, job: Job) -> None:
         """Nothing is held here: the cluster schedules."""
 
-    def interrupt(self, running) -> None:
+    def interrupt(self, running: list[Running]) -> None:
         ids = [run.job.job_id if isinstance(run, SubmittedRun) else run.job_id for run in running]
         if ids:
             cancel = "scancel " + " ".join(ids) if self.cluster == "slurm" else "kill " + " ".join(ids)
