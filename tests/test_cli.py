@@ -33,9 +33,20 @@ def test_unknown_method_is_refused(tmp_path):
     assert_refused(result, tmp_path, "--methods nosuchmethod", "cutmix")
 
 
-@pytest.mark.parametrize("flag, value", [("--jobs", "0"), ("--jobs", "-3"), ("--epochs", "0"), ("--workers", "-1")])
+@pytest.mark.parametrize("flag, value", [("--jobs", "0"), ("--jobs", "-3"), ("--epochs", "0"), ("--workers", "-1"),
+                                         ("--gpus-per-job", "0")])
 def test_impossible_counts_are_refused(tmp_path, flag, value):
     assert_refused(run_all(tmp_path, flag, value), tmp_path, f"{flag} must be at least")
+
+
+def test_slurm_flags_are_checked_before_anything_is_written(tmp_path):
+    assert_refused(run_all(tmp_path, "--tables", "7", "--slurm-local"), tmp_path, "--slurm-local goes with --executor slurm")
+    profile = tmp_path / "cluster.yaml"
+    profile.write_text("partition: gpu\ntime: 60\n")
+    result = run_all(tmp_path, "--tables", "7", "--executor", "slurm", "--slurm-profile", str(profile))
+    assert_refused(result, tmp_path, "cluster.yaml: unknown setting(s) time", "time_min")
+    if shutil.which("srun") is None:  # this machine is no Slurm login node: the error says how to try it here
+        assert_refused(run_all(tmp_path, "--tables", "7", "--executor", "slurm"), tmp_path, "--slurm-local")
 
 
 def test_plugin_with_a_syntax_error_names_its_line(tmp_path):
