@@ -129,3 +129,18 @@ def test_without_slurm_the_error_says_what_to_do(tmp_path, monkeypatch):
 def test_the_shipped_profile_loads():
     settings = load_slurm_settings(ROOT / "experiments" / "slurm" / "example.yaml", {})
     assert settings.gpus_per_process == 1 and settings.time_min > 0
+
+
+def test_a_forked_worker_of_a_cluster_job_still_dies_on_sigterm(tmp_path):
+    """submitit makes a job's process ignore SIGTERM (and checkpoint on USR2); a data-loading worker forked from
+    it must not inherit that, or PyTorch's terminate() of the worker is ignored and the job hangs."""
+    script = (
+        "import multiprocessing, os, signal, time\n"
+        "from harness.executors.slurm import _default_signals\n"
+        "signal.signal(signal.SIGTERM, lambda *a: print('bypassed', flush=True))  # as submitit does\n"
+        "os.register_at_fork(after_in_child=_default_signals)  # as ClusterJob does\n"
+        "child = multiprocessing.get_context('fork').Process(target=time.sleep, args=(60,))\n"
+        "child.start(); time.sleep(0.5); child.terminate(); child.join(10)\n"
+        "print('exitcode', child.exitcode)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert f"exitcode {-signal.SIGTERM}" in result.stdout and "bypassed" not in result.stdout, result.stdout + result.stderr

@@ -7,6 +7,7 @@ submitit's LocalExecutor (local processes; pickling, submission, requeue and col
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field, fields
@@ -83,6 +84,14 @@ def submission_parameters(settings: SlurmSettings, processes: int, cluster: str 
     return parameters
 
 
+def _default_signals() -> None:
+    """In a process forked from a job (data-loading workers, MMEngine's evaluation workers): SIGTERM kills again,
+    and USR2 is left to the job's main process. submitit's handlers, inherited through fork, would make a worker
+    ignore the SIGTERM with which PyTorch ends it, and the job would wait for it forever."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
 class ClusterJob(submitit.helpers.Checkpointable):
     """What runs on the node: the job of ``run_dir`` (every task a rank of a data-parallel job), output appended
     to the run folder's ``job.log``. On preemption or timeout submitit pickles this object again and requeues it;
@@ -93,6 +102,7 @@ class ClusterJob(submitit.helpers.Checkpointable):
         self.threads = threads
 
     def __call__(self) -> None:
+        os.register_at_fork(after_in_child=_default_signals)
         environment = submitit.JobEnvironment()
         if environment.num_tasks > 1:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
