@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from harness.cli import run_cli
@@ -53,10 +54,7 @@ def run_job(run_dir: Path) -> None:
     from harness.tasks import TASKS
 
     job = json.loads((run_dir / "job.json").read_text())
-    if int(os.environ.get("RANK", 0)) != 0:
-        TASKS[job["task"]].run(job["config"], run_dir, progress=False)
-        return
-    with run_lock(run_dir):
+    with run_lock(run_dir) if int(os.environ.get("RANK", 0)) == 0 else nullcontext():
         TASKS[job["task"]].run(job["config"], run_dir, progress=False)
 
 
@@ -67,22 +65,34 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def log_to_run_folder(run_dir: Path) -> None:
+    """Send this process's whole output (Python's and its libraries', file descriptors 1 and 2) to the end of
+    the job's ``job.log``."""
+    log = open(run_dir / "job.log", "a", buffering=1)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log
+
+
+def use_threads(threads: int) -> None:
+    """Give this process's math libraries ``threads`` threads (torch's intra-op pool, and OpenMP/MKL in anything
+    started later)."""
+    os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def _forked(run_dir: str, threads: int, orchestrator: int, gpu: str | None) -> None:
     """A worker's body in a process of the orchestrator's fork server: output into the job's log, the thread
     count, the job's GPU (before anything touches CUDA: the server never does), then the job (exit status as
     ``python -m harness.worker`` would give)."""
     die_with(orchestrator)
-    log = open(Path(run_dir) / "job.log", "a", buffering=1)
-    os.dup2(log.fileno(), 1)
-    os.dup2(log.fileno(), 2)
-    sys.stdout = sys.stderr = log
-    os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    log_to_run_folder(Path(run_dir))
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
         print(f"CUDA_VISIBLE_DEVICES={gpu}", flush=True)
-    import torch
-
-    torch.set_num_threads(threads)
+    use_threads(threads)
     run_cli(main, [run_dir])
 
 

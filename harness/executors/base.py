@@ -29,6 +29,9 @@ class Executor(Protocol):
 
     name: str
 
+    def check(self, jobs: list[Job]) -> None:
+        """Fail, before anything starts, on a job this executor can never run."""
+
     def reserve(self, job: Job, running: int) -> bool:
         """Whether ``job`` can start now, with ``running`` jobs under way; if so, what it needs is set aside
         (its GPUs) until :meth:`release`."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -21,7 +20,7 @@ from tqdm import tqdm
 from harness.errors import HarnessError
 from harness.executors.base import Job, Running
 from harness.io import atomic_write_json, read_json
-from harness.worker import alive, run_job
+from harness.worker import alive, log_to_run_folder, run_job, use_threads
 
 SUBMISSION = "submitit.json"  # in a run folder: the cluster job that runs it and every submission so far
 CLUSTERS = ("slurm", "local")
@@ -106,16 +105,10 @@ class ClusterJob(submitit.helpers.Checkpointable):
         environment = submitit.JobEnvironment()
         if environment.num_tasks > 1:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-        log = open(Path(self.run_dir) / "job.log", "a", buffering=1)
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        sys.stdout = sys.stderr = log
-        threads = self.threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or None
+        log_to_run_folder(Path(self.run_dir))
+        threads = self.threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0))
         if threads:
-            os.environ.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-            import torch
-
-            torch.set_num_threads(threads)
+            use_threads(threads)
         print(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {environment}", flush=True)
         run_job(Path(self.run_dir))
 

@@ -78,11 +78,6 @@ def gather_to_all(value: Any, ranks: Ranks) -> list[Any]:
     return gathered
 
 
-def barrier(ranks: Ranks) -> None:
-    if ranks.distributed:
-        dist.barrier()
-
-
 def shard(dataset: Dataset, ranks: Ranks) -> Dataset:
     """Rank ``r``'s share of an evaluation set: items r, r + world, r + 2 world... (every item once over the ranks,
     unlike ``DistributedSampler``, which pads with repeats)."""
