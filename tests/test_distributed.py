@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 from contextlib import nullcontext
@@ -63,16 +62,10 @@ def finish(process: subprocess.Popen, run_dir: Path) -> dict:
     return json.loads((run_dir / "record.json").read_text())
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def one_step(rank: int, world: int, port: int, images: torch.Tensor, labels: torch.Tensor, initial: dict, out: str) -> None:
-    """The harness's training step, on rank ``rank``'s share of the batch (all of it for a world of one)."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+def one_step(rank: int, world: int, store: str, images: torch.Tensor, labels: torch.Tensor, initial: dict, out: str) -> None:
+    """The harness's training step, on rank ``rank``'s share of the batch (all of it for a world of one). The
+    ranks meet through a file, not a TCP port picked in advance that another process could take meanwhile."""
+    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     model = create_model("resnet_tiny", 10, norm_layer="groupnorm1")
     model.load_state_dict(initial)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
@@ -92,7 +85,8 @@ def test_two_ranks_take_the_step_one_process_takes_on_the_whole_batch(tmp_path):
     images, labels = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
     initial = create_model("resnet_tiny", 10, norm_layer="groupnorm1").state_dict()
     for world in (1, 2):
-        spawn(one_step, args=(world, free_port(), images, labels, initial, str(tmp_path / f"world{world}.pt")), nprocs=world)
+        spawn(one_step, args=(world, str(tmp_path / f"store{world}"), images, labels, initial, str(tmp_path / f"world{world}.pt")),
+              nprocs=world)
     one, two = torch.load(tmp_path / "world1.pt"), torch.load(tmp_path / "world2.pt")
     for key in one:
         torch.testing.assert_close(two[key], one[key], rtol=1e-5, atol=1e-6)
