@@ -25,13 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = {"from nothing": 15 * 60, "cached": 5}
 
 
-def timed_run(folder: Path, jobs: int, extra: list[str]) -> float:
+def timed_run(folder: Path, jobs: int, extra: list[str]) -> tuple[float, int]:
+    """Wall seconds and exit status of one ``run_all.py``."""
     env = dict(os.environ, MIXBENCH_DATA=str(folder / "data"))
     command = [sys.executable, str(ROOT / "run_all.py"), "--results", str(folder / "results"), "--reports",
                str(folder / "reports"), "--jobs", str(jobs), "--no-progress", *extra]
     started = time.perf_counter()
-    subprocess.run(command, cwd=ROOT, env=env, check=False)
-    return time.perf_counter() - started
+    status = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+    return time.perf_counter() - started, status
 
 
 def job_times(results: Path) -> list[dict]:
@@ -52,7 +53,9 @@ def main() -> None:
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="mixbench-main-job-"))
     folder.mkdir(parents=True, exist_ok=True)
-    figures = {"from nothing": timed_run(folder, args.jobs, args.extra), "cached": timed_run(folder, args.jobs, args.extra)}
+    runs = {name: timed_run(folder, args.jobs, args.extra) for name in BUDGET_S}
+    figures = {name: seconds for name, (seconds, _) in runs.items()}
+    failed = {name: status for name, (_, status) in runs.items() if status != 0}
     by_task = defaultdict(list)
     jobs = job_times(folder / "results")
     for job in jobs:
@@ -65,8 +68,11 @@ def main() -> None:
     for job in sorted(jobs, key=lambda j: -j["wall_time_s"])[:5]:
         print(f"  slowest: {job['wall_time_s']:6.1f} s  {job['task']}  {job['rows'][0]}")
     out = folder / "main_job.json"
-    out.write_text(json.dumps({"wall_s": figures, "budget_s": BUDGET_S, "cpu_count": os.cpu_count(), "jobs": jobs}, indent=2))
+    out.write_text(json.dumps({"wall_s": figures, "budget_s": BUDGET_S, "cpu_count": os.cpu_count(), "jobs": jobs,
+                               "exit_status": {name: status for name, (_, status) in runs.items()}}, indent=2))
     print(f"figures: {out}")
+    if failed:  # a run that stopped early (no Java, a failed job) is no measurement of the budget
+        sys.exit(f"main job FAILED: run_all.py exited {failed}: these times measure no complete run")
 
 
 if __name__ == "__main__":

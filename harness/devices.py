@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 
 from harness.errors import HarnessError
 
@@ -22,10 +23,17 @@ def visible_gpus(spec: str = "auto") -> list[str]:
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         return [part.strip() for part in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if part.strip() and part.strip() != "-1"]
     if shutil.which("nvidia-smi") is None:
-        return []
+        return _unpinned("nvidia-smi is not on the PATH")
     try:
         listed = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
                                 text=True, timeout=30, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
+    except (OSError, subprocess.SubprocessError) as err:
+        return _unpinned(f"nvidia-smi failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
     return [line.strip() for line in listed.splitlines() if line.strip()]
+
+
+def _unpinned(why: str) -> list[str]:
+    """No GPU list: said in one line, since on a machine with GPUs every job would then take the first one."""
+    print(f"mixbench: note: --gpus auto: {why}, so jobs are not pinned to GPUs (with GPUs, each job would use the "
+          "first one): set --gpus 0,1,... or CUDA_VISIBLE_DEVICES, or --device cpu", file=sys.stderr, flush=True)
+    return []

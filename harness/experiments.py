@@ -19,6 +19,7 @@ from harness.errors import SpecError
 from harness.paths import EXPERIMENTS
 from harness.tasks import TASKS
 SCALES = ("smoke", "mini", "reduced", "paper")
+PAPER_SOURCE = "paper"  # paper_values' source of the figures printed in the CutMix paper itself
 METRICS = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
 TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes", "reference", "paper_columns", "sweep"}
 ROW_KEYS = {"name", "method", "params", "model", "model_kwargs", "data_policy", "backbone", "planned", "quoted", "extra"}
@@ -26,7 +27,7 @@ SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones
               "model_map", "cost", "require_stand_in", "weight_decay", "head_lr", "init_from", "cam_threshold",
               "detector", "backbone_checkpoint", "schedule_fraction", "eval_transform", "rows", "train_subset",
               "embed_size", "hidden_size", "min_count", "max_length", "beam_size", "evaluation", "epsilon", "ood_sets",
-              "hole_steps", "pairs"}
+              "hole_steps", "pairs", "gpus", "sync_bn"}
 
 
 @dataclass(frozen=True)
@@ -162,13 +163,14 @@ def _paper_order(table: Table) -> tuple:
 
 
 def paper_values(directory: Path | None = None) -> pd.DataFrame:
-    """The paper's figures (``paper_tables.csv``) plus the few published only in the official code's README
-    (``readme_figures.csv``), as a frame with columns table, row, column, value."""
+    """The paper's figures (``paper_tables.csv``, source ``paper``) plus the few published elsewhere, such as the
+    official code's README (``readme_figures.csv``, each with its source), as a frame with columns table, row,
+    column, value, source. Only the paper's are shown as "paper" and counted in the report's scorecard."""
     directory = directory or EXPERIMENTS
-    frames = [pd.read_csv(directory / "paper_tables.csv")]
+    frames = [pd.read_csv(directory / "paper_tables.csv").assign(source=PAPER_SOURCE)]
     extra = directory / "readme_figures.csv"
     if extra.is_file():
-        frames.append(pd.read_csv(extra)[["table", "row", "column", "value"]])
+        frames.append(pd.read_csv(extra)[["table", "row", "column", "value", "source"]])
     return pd.concat(frames, ignore_index=True)
 
 

@@ -114,7 +114,8 @@ def load_torch(path: Path, map_location: Any = "cpu", allowed: list | None = Non
     saves (plus ``allowed``) are rebuilt, so a checkpoint given by path cannot run code.
 
     Raises :class:`UnsafeCheckpointError` for a file holding anything else, :class:`CorruptFileError` for one
-    that cannot be read (a truncated copy), ``FileNotFoundError`` for none.
+    that cannot be decoded (a truncated copy), ``FileNotFoundError`` for none; an out-of-memory or I/O error
+    propagates as it is (the file may be sound: it is for the caller to retry, not to discard it).
     """
     import torch
 
@@ -130,5 +131,11 @@ def load_torch(path: Path, map_location: Any = "cpu", allowed: list | None = Non
                     f"{path}: refused to load: it holds objects other than weights and the harness's own types "
                     f"({unsupported or 'see torch.load'}); only load files you trust, with torch.load yourself") from None
             raise CorruptFileError(f"{path}: unreadable ({err})") from err
-        except (RuntimeError, EOFError, OSError, ValueError) as err:
+        except (MemoryError, OSError):
+            raise  # a transient failure (out of memory, an I/O error): the file may be fine, never sent aside
+        except RuntimeError as err:
+            if "out of memory" in str(err).lower():
+                raise
+            raise CorruptFileError(f"{path}: unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+        except (EOFError, ValueError) as err:
             raise CorruptFileError(f"{path}: unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err

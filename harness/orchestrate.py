@@ -3,8 +3,10 @@ processes (``--jobs N``), record failures, and resume interrupted jobs from thei
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,10 +15,38 @@ from tqdm import tqdm
 from harness.experiments import Table
 from harness.errors import HarnessError
 from harness.executors.base import Executor, Running
-from harness.io import atomic_write_json
+from harness.io import atomic_write_json, read_json
 from harness.locks import hold_lock
 from harness.tasks import TASKS, Unrunnable
 from harness.train import FAILURE, RECORD, STATUS
+from harness.train.files import DAMAGED_NOTE
+
+
+def record_is_sound(path: Path) -> bool:
+    """Whether a ``record.json`` reads back as a finished run's record (not truncated, not another file); read
+    once per version of the file."""
+    stat = path.stat()
+    return _sound(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4096)
+def _sound(path: str, mtime_ns: int, size: int) -> bool:
+    record = read_json(Path(path))
+    return isinstance(record, dict) and record.get("status") == "finished" and "config" in record
+
+
+def set_aside_damaged(jobs: list["Job"]) -> list[tuple["Job", Path]]:
+    """Move the folder of every job whose record is damaged aside (``<key>.damaged-<time>``, never deleted) and
+    leave a note in its place, so that the job runs again from nothing and the report says why; (job, where its
+    folder went) for each."""
+    moved = []
+    for job in jobs:
+        if job.status() == "damaged":
+            aside = job.run_dir.with_name(f"{job.run_dir.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            os.replace(job.run_dir, aside)
+            atomic_write_json(job.run_dir / DAMAGED_NOTE, {"damaged": str(aside / RECORD), "kept_aside_as": str(aside)})
+            moved.append((job, aside))
+    return moved
 
 
 @dataclass
@@ -36,7 +66,7 @@ class Job:
 
     def status(self) -> str:
         if (self.run_dir / RECORD).is_file():
-            return "finished"
+            return "finished" if record_is_sound(self.run_dir / RECORD) else "damaged"
         if (self.run_dir / FAILURE).is_file():
             return "failed"
         if (self.run_dir / STATUS).is_file():  # written with each checkpoint by every task
@@ -68,17 +98,17 @@ class Cell:
 
 
 def run_resolver(catalog: dict[str, Table], protocols: dict[str, Any], scale: str, results: Path, overrides: dict[str, Any]):
-    """``resolve("T3_imagenet_r50/CutMix", seed) -> (job key, run folder)`` of another table's run at ``scale``
-    (a fine-tuning job names the run whose checkpoint it starts from)."""
+    """``resolve("T3_imagenet_r50/CutMix", seed) -> (job key, run folder, configuration)`` of another table's run
+    at ``scale`` (a fine-tuning job names the run whose checkpoint it starts from, and the network that ran)."""
 
-    def resolve(reference: str, seed: int) -> tuple[str, Path]:
+    def resolve(reference: str, seed: int) -> tuple[str, Path, dict[str, Any]]:
         table_id, _, row_name = reference.partition("/")
         if table_id not in catalog or row_name not in [r.name for r in catalog[table_id].rows]:
             raise HarnessError(f"backbone {reference!r} names no table row")
         table = catalog[table_id]
         row = next(r for r in table.rows if r.name == row_name)
-        _, key = TASKS[table.task].configure(table, row, scale, protocols[table.protocol][scale], seed, overrides)
-        return key, results / scale / key
+        config, key = TASKS[table.task].configure(table, row, scale, protocols[table.protocol][scale], seed, overrides)
+        return key, results / scale / key, config
 
     return resolve
 
@@ -228,7 +258,7 @@ def execute(jobs: list[Job], executor: Executor, progress: bool = True,
     def status_of(key: str) -> str:
         if key in by_key:
             return by_key[key].status()
-        return "finished" if (results / key / RECORD).is_file() else "missing"
+        return "finished" if (results / key / RECORD).is_file() and record_is_sound(results / key / RECORD) else "missing"
 
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress, dynamic_ncols=True)
     reported, reported_at = 0, time.monotonic()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 from typing import NoReturn
@@ -11,13 +12,16 @@ from harness import augment
 from harness.cli import parse_params, run_cli
 from harness.devices import visible_gpus
 from harness.errors import HarnessError
-from harness.experiments import SCALES, load_protocols, load_tables, paper_values, select_tables
-from harness.orchestrate import check_data, execute, expand, format_plan, results_lock
-from harness.paths import EXPERIMENTS, ROOT
+from harness.experiments import SCALES, Table, load_protocols, load_tables, paper_values, select_tables
+from harness.fingerprint import forget_fingerprints
+from harness.orchestrate import check_data, execute, expand, format_plan, results_lock, set_aside_damaged
+from harness.paths import EXPERIMENTS, ROOT, data_root
 from harness.report import build_report
+from harness.train.files import RECORD
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
+    """``run_all.py``'s command line."""
     parser = argparse.ArgumentParser(prog="run_all.py", description="Reproduce the CutMix paper's tables and report them.")
     parser.add_argument("--scale", choices=SCALES, default="smoke", help="smoke (default: generated data, CPU minutes) | mini (real CIFAR on a CPU, about an hour a "
                         "data set) | reduced (real data, one GPU) | paper (the published protocol)")
@@ -26,6 +30,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="*", help="override the scale's seeds")
     parser.add_argument("--epochs", type=int, help="override the scale's epochs (changes the runs' identity)")
     parser.add_argument("--data-root", help="folder of the real data sets (default: $MIXBENCH_DATA or ~/.cache/mixbench)")
+    parser.add_argument("--download", action="store_true", help="fetch the selected tables' CIFAR data sets into "
+                        "--data-root first, with torchvision (needs internet; the other data sets are never downloaded)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--jobs", type=int, help="jobs run in parallel, each in its own process (default: one per GPU "
                         "of --gpus, else 2)")
@@ -52,7 +58,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=ROOT / "results")
     parser.add_argument("--reports", type=Path, default=ROOT / "reports")
     parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
     if args.slurm_local and args.executor != "slurm":
         raise HarnessError("--slurm-local goes with --executor slurm")
     for flag, value, least in (("--jobs", args.jobs, 1), ("--workers", args.workers, 0), ("--epochs", args.epochs, 1),
@@ -86,6 +96,18 @@ def make_executor(args: argparse.Namespace):
     return executor
 
 
+def download(tables: list[Table], protocols: dict, scale: str, root: str | None) -> None:
+    """``--download``: fetch the CIFAR sets the selected tables train on at ``scale`` before they are planned (a
+    run is named by its data's fingerprint)."""
+    from harness.data.cifar import download_cifar
+
+    wanted = {protocols[t.protocol][scale]["dataset"] for t in tables if scale in protocols[t.protocol]}
+    for name in sorted(wanted & {"cifar10", "cifar100"}):
+        print(f"downloading {name} into {data_root(root)} (torchvision)", flush=True)
+        download_cifar(name, data_root(root))
+    forget_fingerprints()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -96,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     tables = select_tables(catalog, args.tables)
     if not args.tables:  # every table that has this scale (mini: the CIFAR tables)
         tables = [table for table in tables if args.scale in protocols[table.protocol]]
+    if args.download:
+        download(tables, protocols, args.scale, args.data_root)
     overrides = {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
                  "plugins": plugins, "epochs": args.epochs, "gpus_per_job": args.gpus_per_job,
                  "compile": args.compile}
@@ -118,7 +142,13 @@ def main(argv: list[str] | None = None) -> int:
 
     with results_lock(args.results):
         outcome = {"failed": []}
+        damaged = [job for job in jobs if job.status() == "damaged"]
+        for job in damaged:
+            print(f"damaged: {job.run_dir / RECORD}" + (" (--report-only: its row says so; run without it to run the "
+                                                         "job again)" if args.report_only else ""), flush=True)
         if not args.report_only:
+            for job, aside in set_aside_damaged(damaged):
+                print(f"  kept aside as {aside}; {job.key} runs again", flush=True)
             pending = sum(job.status() != "finished" for job in jobs)
             if pending:
                 paths = report()
@@ -130,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"jobs: {len(outcome['cached'])} cached, {len(outcome['finished'])} run, {len(outcome['failed'])} failed")
         paths = report()
     print(f"report: {paths['html']} and {paths['markdown']} ({time.perf_counter() - started:.1f} s)")
-    return 1 if outcome["failed"] else 0
+    if damaged:
+        print(f"mixbench: {len(damaged)} damaged record(s) found: exit status 1 (see the lines 'damaged:' above)",
+              file=sys.stderr)
+    return 1 if outcome["failed"] or damaged else 0
 
 
 def cli() -> NoReturn:

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# A data-parallel rank that waits longer than this for another fails with a stack instead of hanging the suite
+# (inherited by the processes the tests start).
+os.environ.setdefault("MIXBENCH_PG_TIMEOUT_S", "120")
+
 SHARED_DATA = Path(os.environ.get("MIXBENCH_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 

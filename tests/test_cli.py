@@ -3,6 +3,7 @@ touches nothing; every installed console script starts."""
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import subprocess
 import sys
@@ -77,8 +78,12 @@ def test_missing_real_data_stops_before_any_job(tmp_path):
 
 
 def console_scripts() -> dict[str, str]:
-    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    """``[project.scripts]`` of pyproject.toml, read as text (no tomllib on Python 3.10, which is supported)."""
+    import re
+
+    text = (ROOT / "pyproject.toml").read_text()
+    section = text.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    return dict(re.findall(r'^([\w-]+)\s*=\s*"([^"]+)"', section, re.MULTILINE))
 
 
 @pytest.mark.parametrize("name", sorted(console_scripts()))
@@ -89,3 +94,50 @@ def test_every_console_script_resolves_and_starts(name):
     assert installed.is_file(), f"{installed} missing: run `make setup` (pip install -e .) after changing pyproject.toml"
     result = subprocess.run([str(installed), "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
+
+
+def readme_lines() -> list[str]:
+    return (ROOT / "README.md").read_text().splitlines()
+
+
+def test_every_run_all_flag_the_readme_names_is_accepted():
+    """Flags on README lines about run_all.py (its command lines and its Flags: paragraph)."""
+    import re
+
+    from harness.run_all import build_parser
+
+    lines, named = readme_lines(), set()
+    for index, line in enumerate(lines):
+        about_run_all = "run_all.py" in line or any(l.startswith("Flags:") for l in lines[max(0, index - 2):index + 1])
+        if about_run_all:
+            named |= set(re.findall(r"(--[a-z][a-z0-9-]*[a-z0-9])(?![-*a-z])", line))
+    known = set(build_parser()._option_string_actions)
+    assert {"--download", "--gpus-per-job", "--slurm-local"} <= named  # the scan finds what it should
+    assert named - known == set(), f"README names flags run_all.py does not take: {sorted(named - known)}"
+
+
+def test_every_spec_key_the_readme_names_is_accepted_and_gpus_and_sync_bn_take_effect(tmp_path):
+    import re
+
+    from harness.experiments import ROW_KEYS, SCALE_KEYS, TABLE_KEYS, load_protocols, load_table
+    from harness.orchestrate import expand
+    from test_orchestrate import TINY, write_table
+
+    named = {m.group(1) for line in readme_lines() for m in re.finditer(r"`([a-z_]+): [^`]+`", line)}
+    assert {"gpus", "sync_bn", "backbone"} <= named
+    assert named - (SCALE_KEYS | ROW_KEYS | TABLE_KEYS) == set()
+    import yaml
+
+    (tmp_path / "protocols.yaml").write_text(yaml.safe_dump({"tiny": {"smoke": dict(TINY["tiny"]["smoke"], gpus=2, sync_bn=True)}}))
+    protocols = load_protocols(tmp_path / "protocols.yaml")
+    table = load_table(write_table(tmp_path, "  - {name: Baseline, method: none}\n"), protocols)
+    job = expand([table], protocols, "smoke", tmp_path / "results")[0][0]
+    assert (job.config["world_size"], job.config["sync_bn"], job.processes) == (2, True, 2)
+
+
+def test_the_main_job_benchmark_fails_on_a_run_that_failed(tmp_path):
+    """A run that exits early (no Java, a bad flag) must not read as "within budget"."""
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "main_job.py"), "--keep", str(tmp_path), "--",
+                             "--tables", "nosuchtable"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode != 0 and "main job FAILED: run_all.py exited {'from nothing': 2, 'cached': 2}" in result.stderr
+    assert json.loads((tmp_path / "main_job.json").read_text())["exit_status"] == {"from nothing": 2, "cached": 2}

@@ -13,7 +13,7 @@ from PIL import Image
 
 from harness.data import build_datasets
 from harness.data.synthetic import CLASSES, SyntheticSpec, generate
-from harness.errors import DataNotFoundError, UnknownNameError
+from harness.errors import DataNotFoundError, HarnessError, UnknownNameError
 from tests.conftest import shared
 
 
@@ -107,6 +107,28 @@ def test_balanced_subset_is_fixed_and_balanced():
     assert np.bincount(labels[subset.indices], minlength=10).tolist() == [20] * 10
     assert subset.indices == balanced_subset(dataset, 200).indices  # the same images for every run
     assert balanced_subset(dataset, 10_000) is dataset
+    with pytest.raises(HarnessError, match=r"needs 35 of each class.*0 \(30\)"):
+        balanced_subset(dataset, 350)  # class 0 has 30 images
+
+
+def test_cifar10_never_takes_the_cifar100_file_beside_it(tmp_path):
+    from harness.data.cifar import load_cifar
+
+    def save(name, labels):
+        images = np.zeros((len(labels), 32, 32, 3), np.uint8)
+        np.savez(tmp_path / name, x_train=images, y_train=labels, x_test=images, y_test=labels)
+
+    save("cifar100_subset.npz", np.arange(100) % 100)  # sorts before cifar10_subset.npz
+    with pytest.raises(DataNotFoundError, match="cifar10 not found"):
+        load_cifar("cifar10", tmp_path, True)
+    save("cifar10_subset.npz", np.arange(20) % 10)
+    assert len(load_cifar("cifar10", tmp_path, True)) == 20
+    assert len(load_cifar("cifar100", tmp_path, True)) == 100
+    (tmp_path / "cifar10_subset.npz").unlink()
+    np.savez(tmp_path / "cifar10_a.npz", x_train=np.zeros((3, 32, 32, 3), np.uint8), y_train=np.array([0, 1, 99]),
+             x_test=np.zeros((1, 32, 32, 3), np.uint8), y_test=np.array([0]))
+    with pytest.raises(DataNotFoundError, match="labels 0..99, not cifar10's 0..9"):
+        load_cifar("cifar10", tmp_path, True)
 
 
 @pytest.mark.shared_data
@@ -122,4 +144,5 @@ def test_mini_protocol_runs_an_epoch_on_real_cifar10(tmp_path):
     assert record["config"]["model"] == "resnet20_cifar_s2" and record["config"]["dataset"] == "cifar10"
     assert (record["train_size"], record["test_size"]) == (2119, 1017)  # the subset is smaller than train_subset: all of it
     markdown = (tmp_path / "reports" / "tables.md").read_text()
-    assert "MINI SCALE" in markdown and any(line.startswith("| CutMix |") and "(n=1)" in line for line in markdown.splitlines())
+    row = next(line for line in markdown.splitlines() if line.startswith("| CutMix |"))
+    assert "MINI SCALE" in markdown and f"| {record['best']['top1_err']:.2f} (n=1) |" in row  # the record's figure

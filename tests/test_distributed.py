@@ -21,6 +21,7 @@ from harness.io import load_torch
 from harness.locks import RUN_LOCK, lock_holder
 from harness.models import create_model
 from harness.train import RunConfig
+from harness.train.distributed import Ranks, collective_timeout, process_group
 from harness.train.trainer import train_step
 from harness.worker import distributed_command
 
@@ -65,7 +66,8 @@ def finish(process: subprocess.Popen, run_dir: Path) -> dict:
 def one_step(rank: int, world: int, store: str, images: torch.Tensor, labels: torch.Tensor, initial: dict, out: str) -> None:
     """The harness's training step, on rank ``rank``'s share of the batch (all of it for a world of one). The
     ranks meet through a file, not a TCP port picked in advance that another process could take meanwhile."""
-    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
+                                         timeout=collective_timeout())
     model = create_model("resnet_tiny", 10, norm_layer="groupnorm1")
     model.load_state_dict(initial)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
@@ -110,3 +112,15 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_result(data_root,
     assert len(load_torch(run_dir / "checkpoint.pt")["rank_states"]) == 2  # each rank's random streams are kept
     resumed = finish(launch(config, run_dir), run_dir)
     assert_same_run(resumed, straight, run_dir, tmp_path / "straight")
+
+
+def test_a_rank_whose_peer_never_comes_fails_within_the_timeout(monkeypatch):
+    """A missing rank is an error after $MIXBENCH_PG_TIMEOUT_S, never a hang (one suite run hung here once)."""
+    monkeypatch.setenv("MIXBENCH_PG_TIMEOUT_S", "3")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "0")  # rank 0 serves the store on any free port
+    started = time.monotonic()
+    with pytest.raises(Exception):
+        with process_group(Ranks(rank=0, world_size=2), torch.device("cpu")):
+            pass
+    assert time.monotonic() - started < 60

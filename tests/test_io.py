@@ -84,3 +84,18 @@ def test_a_truncated_checkpoint_is_reported_as_corrupt(tmp_path):
         load_torch(path)
     with pytest.raises(FileNotFoundError):
         load_torch(tmp_path / "absent.pt")
+
+
+@pytest.mark.parametrize("error", [OSError(5, "Input/output error"), RuntimeError("CUDA out of memory. Tried to allocate"),
+                                   MemoryError()])
+def test_a_transient_error_while_loading_is_not_corruption(tmp_path, monkeypatch, error):
+    """Only a file that cannot be decoded is corrupt: an I/O or out-of-memory error propagates as it is."""
+    path = atomic_torch_save(tmp_path / "c.pt", {"w": torch.ones(3)})
+
+    def failing_load(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(torch, "load", failing_load)
+    with pytest.raises(type(error)) as raised:
+        load_torch(path)
+    assert not isinstance(raised.value, CorruptFileError)

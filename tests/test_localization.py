@@ -147,6 +147,16 @@ def test_boxes_are_resized_with_int_as_wsolevaluation_does():
     assert boxes_after_resize_crop(box, 500, 375).tolist() == [expected]
 
 
+def test_a_box_on_the_image_edge_maps_as_wsolevaluation_maps_it():
+    """wsolevaluation does not clip ground truth: an edge on the border lands on 224, not 223."""
+    from harness.data.localization import boxes_after_resize_crop
+
+    edge = np.array([[0.0, 0.0, 500.0, 375.0], [250.0, 100.0, 500.0, 375.0]])
+    assert boxes_after_resize_crop(edge, 500, 375, 224, 224).tolist() == [reference_resize_box(b, (500, 375)) for b in edge]
+    assert boxes_after_resize_crop(edge, 500, 375, 224, 224)[:, 2:].max() == 224
+    assert boxes_after_resize_crop(edge, 500, 375).max() == 223  # the paper's crop cuts the border off: clipped
+
+
 def test_cam_equals_direct_computation():
     features = torch.randn(2, 5, 3, 4)
     weight = torch.randn(7, 5)

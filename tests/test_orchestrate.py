@@ -53,9 +53,10 @@ def test_paper_plan_lists_every_row_of_tables_3_to_7(tmp_path):
     result = subprocess.run([sys.executable, "run_all.py", "--scale", "paper", "--plan", "--results", str(tmp_path)],
                             capture_output=True, text=True, cwd=ROOT, check=True)
     paper = paper_values()
+    job_lines = "\n".join(line for line in result.stdout.splitlines() if not line.startswith("-"))  # not "not run"
     for table_id in ("T3_imagenet_r50", "T4_imagenet_deeper", "T5_cifar100_pyr200", "T6_cifar100_light", "T7_cifar10_pyr200"):
         for row in paper[paper.table == table_id].row.unique():
-            assert f"{table_id}/{row}" in result.stdout, f"{table_id}/{row} missing from the plan"
+            assert f"{table_id}/{row}" in job_lines, f"{table_id}/{row} has no job in the plan"
     assert "GPU-h" in result.stdout
     # CIFAR rows run 3 seeds at paper scale
     assert result.stdout.count("T5_cifar100_pyr200/CutMix;") + result.stdout.count("T5_cifar100_pyr200/CutMix\n") >= 3
@@ -229,7 +230,7 @@ def test_mini_scale_runs_only_its_rows_with_three_seeds(tmp_path):
     assert skipped.job is None and skipped.reason.startswith("not run at mini scale")
 
 
-def test_gpus_come_from_the_flag_the_environment_or_nvidia_smi(monkeypatch):
+def test_gpus_come_from_the_flag_the_environment_or_nvidia_smi(monkeypatch, capsys):
     from harness import devices
     from harness.errors import HarnessError
 
@@ -241,8 +242,19 @@ def test_gpus_come_from_the_flag_the_environment_or_nvidia_smi(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert devices.visible_gpus() == []
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    monkeypatch.setattr(devices.shutil, "which", lambda name: None)  # no driver: no GPUs
+    monkeypatch.setattr(devices.shutil, "which", lambda name: None)  # no driver: no GPUs, said in one line
     assert devices.visible_gpus() == []
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and "nvidia-smi is not on the PATH" in said[0] and "not pinned" in said[0]
+    monkeypatch.setattr(devices.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+
+    def failing(*args, **kwargs):
+        raise devices.subprocess.CalledProcessError(9, "nvidia-smi")
+
+    monkeypatch.setattr(devices.subprocess, "run", failing)  # a broken driver: the same
+    assert devices.visible_gpus() == []
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and "nvidia-smi failed (CalledProcessError" in said[0]
 
 
 def test_one_job_per_gpu_each_pinned_to_its_own(tmp_path, monkeypatch):
@@ -265,7 +277,7 @@ def test_one_job_per_gpu_each_pinned_to_its_own(tmp_path, monkeypatch):
             if self.polls < 2:
                 return None
             self.job.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.job.run_dir / "record.json").write_text("{}")
+            (self.job.run_dir / "record.json").write_text('{"status": "finished", "config": {}}')
             running.pop(self.job.key, None)
             return 0
 

@@ -29,7 +29,7 @@ def write_record(job, index: int) -> None:
               "lr": 0.1, "epoch_time_s": 1.0} for e in (1, 2)]
     job.run_dir.mkdir(parents=True, exist_ok=True)
     (job.run_dir / "record.json").write_text(json.dumps({
-        "config": job.config, "curve": curve, "best": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")},
+        "status": "finished", "config": job.config, "curve": curve, "best": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")},
         "last": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")}, "wall_time_s": 3.0,
         "git": {"commit": "abc", "dirty": False}, "packages": {"torch": "2"}, "hardware": {"device": "cpu", "cpu_count": 2}}))
 
@@ -141,3 +141,64 @@ def test_provenance_says_a_data_parallel_run_mixed_within_each_process():
     assert _hardware(cpu, {"batch_size": 64}) == "cpu (2 cores)"
     assert _hardware({"gpu": "H100"}, {"batch_size": 256, "world_size": 8, "sync_bn": True}) == \
         "H100; data-parallel x8: mixing within each process's 32 images, SyncBN"
+
+
+def test_the_html_renders_the_legend_keeps_to_the_window_and_marks_non_paper_figures(tmp_path):
+    import re
+    from html.parser import HTMLParser
+
+    tables, jobs, cells = fixture_run(tmp_path)
+    for index, job in enumerate(jobs):
+        write_record(job, index)
+    paths = build_report(tables, jobs, cells, paper_values(), "smoke", tmp_path / "reports")
+    html = paths["html"].read_text()
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.text, self.open, self.tables_outside_scroll = [], [], 0
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table" and not any(t == "div" and ("class", "scroll") in a for t, a in self.open):
+                self.tables_outside_scroll += 1
+            if tag not in ("img", "meta", "br"):
+                self.open.append((tag, attrs))
+
+        def handle_endtag(self, tag):
+            while self.open and self.open.pop()[0] != tag:
+                pass
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    page = Page()
+    page.feed(html)
+    assert "**" not in "".join(page.text) and "<strong>Sign</strong>" in html and "<strong>ρ</strong>" in html
+    assert page.tables_outside_scroll == 0  # a wide table scrolls in its own box, not the page
+    assert re.search(r"\.scroll \{ overflow-x: auto; max-width: 100%;", html)
+    assert re.search(r"img \{ max-width: 100%;", html)  # no figure wider than the column
+    # AutoAugment's 22.40 is the official README's, not the paper's: marked, and not in the scorecard
+    markdown = paths["markdown"].read_text()
+    assert "| AutoAugment | — [22.40 (not in the paper: official CutMix-PyTorch README" in markdown
+    from harness.report.build import table_frame
+
+    t3 = next(t for t in tables if t.id == "T3_imagenet_r50")
+    frame = table_frame(t3, cells, paper_values())
+    assert frame.loc[frame.row == "AutoAugment", "top1_err.paper"].isna().all()
+    both = frame["top1_err.paper"].notna() & frame["top1_err.best"].notna()
+    assert frame.loc[frame.row == "AutoAugment", "top1_err.best"].notna().all()  # measured, yet not compared
+    assert table_summary("top1_err", t3.baseline, frame)["compared"] == both.sum()
+
+
+def test_the_curves_show_whole_epochs(tmp_path, monkeypatch):
+    from harness.report import build
+
+    drawn = []
+    monkeypatch.setattr(build, "figure_png", lambda fig: drawn.append(fig) or b"png")
+    tables, jobs, cells = fixture_run(tmp_path)
+    for index, job in enumerate(jobs):
+        write_record(job, index)
+    t7 = next(t for t in tables if t.id == "T7_cifar10_pyr200")
+    build.curves_figure(t7, build.table_frame(t7, cells, paper_values()), "smoke")
+    ticks = [t for t in drawn[0].axes[0].get_xticks() if 1 <= t <= 2]
+    assert ticks and all(float(t).is_integer() for t in ticks)

@@ -70,21 +70,66 @@ def test_in_between_samples_at_their_ends_are_the_originals_and_pairs_differ_in_
     assert torch.equal(pairs, draw_pairs(labels, 500, seed=3))
 
 
+def lee_calculate_log(known: np.ndarray, novel: np.ndarray) -> dict[str, float]:
+    """A re-statement of Lee et al.'s ``calculate_log.py`` (``get_curve`` and ``metric``, deep_Mahalanobis_detector):
+    the merge loop as they wrote it, for the harness's vectorised version to be held against."""
+    known, novel = np.sort(known), np.sort(novel)
+    num_k, num_n = len(known), len(novel)
+    tp, fp = -np.ones(num_k + num_n + 1, dtype=int), -np.ones(num_k + num_n + 1, dtype=int)
+    tp[0], fp[0] = num_k, num_n
+    k = n = 0
+    for step in range(num_k + num_n):
+        if k == num_k:
+            tp[step + 1:] = tp[step]
+            fp[step + 1:] = np.arange(fp[step] - 1, -1, -1)
+            break
+        if n == num_n:
+            tp[step + 1:] = np.arange(tp[step] - 1, -1, -1)
+            fp[step + 1:] = fp[step]
+            break
+        if novel[n] < known[k]:
+            n += 1
+            tp[step + 1], fp[step + 1] = tp[step], fp[step] - 1
+        else:
+            k += 1
+            tp[step + 1], fp[step + 1] = tp[step] - 1, fp[step]
+    tnr = 1.0 - fp[np.abs(tp / num_k - 0.95).argmin()] / num_n
+    tpr = np.concatenate([[1.0], tp / tp[0], [0.0]])
+    fpr = np.concatenate([[1.0], fp / fp[0], [0.0]])
+    auroc = -np.sum((tpr[1:] - tpr[:-1]) * ((1 - fpr[1:]) + (1 - fpr[:-1])) / 2)  # np.trapz(1 - fpr, tpr)
+    dtacc = 0.5 * (tp / tp[0] + 1.0 - fp / fp[0]).max()
+    return {"tnr_at_tpr95": 100 * tnr, "auroc": 100 * auroc, "detection_acc": 100 * dtacc}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ood_metrics_equal_lee_et_al_on_scores_with_gaps_and_ties(seed):
+    rng = np.random.default_rng(seed)
+    # coarse scores (many in/out ties, saturation at exactly 1.0 as float32 max-softmax does) with gaps between
+    in_scores = np.minimum(1.0, np.round(rng.beta(5, 1, 157) * 12) / 12).astype(np.float32)
+    out_scores = np.minimum(1.0, np.round(rng.beta(2, 2, 93) * 12) / 12).astype(np.float32)
+    in_scores[:20] = out_scores[:10].max() if seed % 2 else 1.0
+    assert ood_metrics(in_scores, out_scores) == pytest.approx(lee_calculate_log(in_scores, out_scores), abs=1e-9)
+
+
 def test_ood_metrics_by_hand_with_ties_and_the_extremes():
-    perfect = ood_metrics(np.array([0.9, 0.8, 0.95, 0.7]), np.array([0.1, 0.2, 0.3]))
+    perfect = ood_metrics(np.linspace(0.5, 0.99, 20), np.array([0.1, 0.2, 0.3]))  # TPR 19/20 = 0.95 exists
     assert perfect == pytest.approx({"tnr_at_tpr95": 100.0, "auroc": 100.0, "detection_acc": 100.0})
-    useless = ood_metrics(np.full(4, 0.5), np.full(4, 0.5))  # every score tied
-    assert useless["auroc"] == pytest.approx(50.0) and useless["detection_acc"] == pytest.approx(50.0)
-    assert useless["tnr_at_tpr95"] == pytest.approx(0.0)  # TPR 0.95 is only reached by calling everything "in"
+    # with 4 in-scores the TPR nearest 0.95 is 1.0, first reached with every out image still "in": Lee et al.'s
+    # pick gives TNR 0 even for a perfect detector (a small-sample quirk of that code, kept to stay equal to it)
+    tiny = ood_metrics(np.array([0.9, 0.8, 0.95, 0.7]), np.array([0.1, 0.2, 0.3]))
+    assert tiny == pytest.approx({"tnr_at_tpr95": 0.0, "auroc": 100.0, "detection_acc": 100.0})
+    useless = ood_metrics(np.full(4, 0.5), np.full(4, 0.5))  # every score tied: Lee et al. count a tie against
+    assert useless == pytest.approx({"tnr_at_tpr95": 0.0, "auroc": 0.0, "detection_acc": 50.0})
     inverted = ood_metrics(np.array([0.1, 0.2]), np.array([0.8, 0.9]))
     assert inverted["auroc"] == pytest.approx(0.0)
-    # 4 in (0.9, 0.8, 0.6, 0.4), 4 out (0.7, 0.5, 0.4, 0.1), in-out pairs ranked right (a tie counts 1/2):
-    # 0.9 beats 4, 0.8 beats 4, 0.6 beats 3, 0.4 beats 1 and ties 1 -> (4 + 4 + 3 + 1.5) / 16 = 0.78125
+    # 4 in (0.9, 0.8, 0.6, 0.4), 4 out (0.7, 0.5, 0.4, 0.1), in-out pairs ranked right (a tie counts 0):
+    # 0.9 beats 4, 0.8 beats 4, 0.6 beats 3, 0.4 beats 1 and ties 1 -> (4 + 4 + 3 + 1) / 16 = 0.75
     mixed = ood_metrics(np.array([0.9, 0.8, 0.6, 0.4]), np.array([0.7, 0.5, 0.4, 0.1]))
-    assert mixed["auroc"] == pytest.approx(78.125)
-    # TPR closest to 0.95 is 1.0, first at threshold 0.4, where 3 of the 4 out scores are >= 0.4 -> TNR 0.25
-    assert mixed["tnr_at_tpr95"] == pytest.approx(25.0)
-    # best threshold: 0.6 (TPR 3/4, TNR 3/4) or 0.8 (TPR 2/4, TNR 1) -> max 0.5 * (TPR + TNR) = 0.75
+    assert mixed["auroc"] == pytest.approx(75.0)
+    # TPR 1.0 (the closest to 0.95) holds at the curve's first two points (every out image "in", then all but
+    # 0.1); the first is taken -> TNR 0 (scikit-learn's lowest-FPR pick would say 25)
+    assert mixed["tnr_at_tpr95"] == pytest.approx(0.0)
+    # best point: after removing 0.1, 0.4 (in), 0.4, 0.5 (out) -> TPR 3/4, TNR 3/4 -> 0.75
     assert mixed["detection_acc"] == pytest.approx(75.0)
 
 
@@ -179,4 +224,8 @@ def test_fgsm_and_ood_jobs_write_records_from_a_trained_run(tmp_path, data_root)
     curves = occluded["figure5"]
     assert curves["hole_sizes"] == [0, 8, 16, 24, 32] and len(curves["mixup_neither"]) == 11
     assert curves["centre_err"][0] == curves["boundary_err"][-1] == pytest.approx(100 - attacked["best"]["clean_top1_acc"])
-    assert occluded["best"]["cutmix_neither"] == pytest.approx(np.mean(curves["cutmix_neither"]))
+    # both in-between curves start from image A and end at image B: CutMix at hole 0 = Mixup at λ = 1, and the
+    # whole-image hole = λ = 0 (lambdas ascend); independent paths through the evaluation
+    assert curves["lambdas"][0] == 0 and curves["lambdas"][-1] == 1
+    assert curves["cutmix_neither"][0] == pytest.approx(curves["mixup_neither"][-1])
+    assert curves["cutmix_neither"][-1] == pytest.approx(curves["mixup_neither"][0])

@@ -21,8 +21,10 @@ def tiny(data_root, **overrides) -> RunConfig:
     return RunConfig(**settings)
 
 
-def test_resume_after_interruption_gives_identical_results(data_root, tmp_path):
-    config = tiny(data_root)
+@pytest.mark.parametrize("workers", [0, 1])
+def test_resume_after_interruption_gives_identical_results(data_root, tmp_path, workers):
+    """With loader processes too: their seeds come from the checkpointed data-order stream each epoch."""
+    config = tiny(data_root, num_workers=workers)
     straight = Trainer(config, tmp_path / "straight", progress=False).run()
     assert Trainer(config, tmp_path / "resumed", progress=False).run(stop_after_epoch=1) is None
     assert not (tmp_path / "resumed" / "record.json").exists()
@@ -30,6 +32,23 @@ def test_resume_after_interruption_gives_identical_results(data_root, tmp_path):
     resumed = Trainer(config, tmp_path / "resumed", progress=False).run()
     assert_same_run(resumed, straight, tmp_path / "resumed", tmp_path / "straight")
     assert resumed["incidents"] == []
+
+
+def test_a_checkpoint_that_fails_to_load_for_a_transient_reason_is_kept(data_root, tmp_path, monkeypatch):
+    """An I/O error while reading the checkpoint fails the attempt (recorded) but never sends the file aside."""
+    from harness.train import trainer
+
+    config = tiny(data_root)
+    Trainer(config, tmp_path, progress=False).run(stop_after_epoch=1)
+
+    def failing(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(trainer, "load_torch", failing)
+    with pytest.raises(OSError):
+        Trainer(config, tmp_path, progress=False).run()
+    assert (tmp_path / "checkpoint.pt").is_file() and not list(tmp_path.glob("*.corrupt-*"))
+    assert json.loads((tmp_path / "failure.json").read_text())["error_type"] == "OSError"
 
 
 def strip(curve):

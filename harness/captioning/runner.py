@@ -148,7 +148,7 @@ def run_captioning(config: dict[str, Any], run_dir: Path, progress: bool) -> dic
         "vocabulary_size": len(vocab), "train_pairs": len(pairs), "test_images": len(test.image_ids),
         "train_curve": curve,
         "best": {"epoch": len(curve), **metrics}, "last": {"epoch": len(curve), **metrics},
-        "git": git_commit(), "packages": package_versions(), "hardware": hardware(device),
+        "git": git_commit(), "packages": package_versions("captioning"), "hardware": hardware(device),
         "wall_time_s": time.perf_counter() - started,
     }
     atomic_write_json(run_dir / RECORD, record)

@@ -17,7 +17,7 @@ from harness.data.localization import check_cub, imagenet_metadata, load_cub, lo
 from harness.data.synthetic import CLASSES, SyntheticSpec, generate
 from harness.data.synthetic_dataset import SyntheticDataset
 from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD, cifar_transforms, imagenet_transforms, with_policy
-from harness.errors import UnknownNameError
+from harness.errors import HarnessError, UnknownNameError
 from harness.localization.protocol import eval_sizes
 from harness.paths import data_root
 
@@ -102,5 +102,9 @@ def balanced_subset(dataset: Dataset, size: int, seed: int = 0) -> Dataset:
     classes = np.unique(targets)
     per_class = size // len(classes)
     rng = np.random.default_rng(seed)
+    short = {int(c): int((targets == c).sum()) for c in classes if (targets == c).sum() < per_class}
+    if short:
+        raise HarnessError(f"a class-balanced subset of {size} images needs {per_class} of each class; "
+                           f"these classes have fewer: {', '.join(f'{c} ({n})' for c, n in sorted(short.items()))}")
     chosen = np.concatenate([rng.permutation(np.flatnonzero(targets == c))[:per_class] for c in classes])
     return Subset(dataset, np.sort(chosen).tolist())

@@ -9,6 +9,7 @@ from torch.utils.data import Dataset
 from torchvision import datasets
 
 from harness.errors import DataNotFoundError
+from harness.fingerprint import find_cifar_npz
 
 _TORCHVISION = {"cifar10": (datasets.CIFAR10, "cifar-10-batches-py"), "cifar100": (datasets.CIFAR100, "cifar-100-python")}
 
@@ -32,11 +33,6 @@ class ArrayImageDataset(Dataset):
         return (self.transform(image) if self.transform else image), self.targets[index]
 
 
-def _find_npz(root: Path, name: str) -> Path | None:
-    candidates = sorted(root.glob(f"{name}*.npz")) + sorted(root.glob(f"{name}/{name}*.npz"))
-    return candidates[0] if candidates else None
-
-
 def locate_cifar(name: str, root: Path, download: bool = False) -> Path | None:
     """The ``.npz`` holding CIFAR ``name`` under ``root``, or None where torchvision's own folder is there (or
     will be downloaded); :class:`DataNotFoundError` with what to put where otherwise."""
@@ -44,13 +40,26 @@ def locate_cifar(name: str, root: Path, download: bool = False) -> Path | None:
     folder = _TORCHVISION[name][1]
     if (root / folder).is_dir() or download:
         return None
-    npz_path = _find_npz(root, name)
+    npz_path = find_cifar_npz(root, name)
     if npz_path is None:
         raise DataNotFoundError(
             f"{name} not found under {root}: put torchvision's '{folder}/' folder there "
             f"(or a {name}*.npz with x_train/y_train/x_test/y_test), or pass --download on a machine with internet"
         )
     return npz_path
+
+
+def download_cifar(name: str, root: Path) -> None:
+    """Fetch CIFAR ``name`` into ``root`` with torchvision (both splits; nothing where its folder is there); a
+    one-line error where it cannot be fetched (no internet)."""
+    if (Path(root) / _TORCHVISION[name][1]).is_dir():
+        return
+    try:
+        for train in (True, False):
+            _TORCHVISION[name][0](str(root), train=train, download=True)
+    except (OSError, RuntimeError) as err:  # urllib's URLError is an OSError
+        raise DataNotFoundError(f"could not download {name} into {root} ({err}): put torchvision's "
+                                f"'{_TORCHVISION[name][1]}/' folder there yourself") from err
 
 
 def load_cifar(name: str, root: Path, train: bool, transform=None, download: bool = False) -> Dataset:
@@ -67,8 +76,11 @@ def load_cifar(name: str, root: Path, train: bool, transform=None, download: boo
     with np.load(npz_path, allow_pickle=False) as arrays:
         label_key = f"y_{split}_fine" if f"y_{split}_fine" in arrays else f"y_{split}"
         labels = arrays[label_key]
-        classes = [str(c) for c in arrays["label_names"]] if "label_names" in arrays else [str(i) for i in range(int(labels.max()) + 1)]
         num_classes = 100 if name == "cifar100" else 10
+        if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+            raise DataNotFoundError(f"{npz_path}: {label_key} holds labels {labels.min()}..{labels.max()}, "
+                                    f"not {name}'s 0..{num_classes - 1}: is this the right file?")
+        classes = [str(c) for c in arrays["label_names"]] if "label_names" in arrays else [str(i) for i in range(int(labels.max()) + 1)]
         if len(classes) != num_classes:
             classes = [str(i) for i in range(num_classes)]
         return ArrayImageDataset(arrays[f"x_{split}"], labels, classes, transform)

@@ -37,11 +37,15 @@ def wsol_transforms(resize: int = RESIZE, crop: int = CROP) -> tuple[v2.Compose,
 
 def boxes_after_resize_crop(boxes: np.ndarray, width: int, height: int, resize: int = RESIZE, crop: int = CROP) -> np.ndarray:
     """Original-image boxes mapped through Resize((resize, resize)) + CenterCrop(crop): each coordinate
-    ``int(v * resize / size)`` as wsolevaluation's ``resize_bbox``, shifted by the crop and clipped to it."""
+    ``int(v * resize / size)`` as wsolevaluation's ``resize_bbox``. With a crop, shifted by it and clipped to
+    it; without one (wsolevaluation's own transform) left as ``resize_bbox`` leaves it, unclipped, so an edge
+    on the image border maps to ``resize`` as there."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     sizes = np.array([width, height, width, height], dtype=np.float64)
-    offset = (resize - crop) // 2
-    return np.clip(np.trunc(boxes * resize / sizes).astype(np.int64) - offset, 0, crop - 1)
+    resized = np.trunc(boxes * resize / sizes).astype(np.int64)
+    if crop == resize:
+        return resized
+    return np.clip(resized - (resize - crop) // 2, 0, crop - 1)
 
 
 class BoxedImages(Dataset):

@@ -128,7 +128,7 @@ def run_detection(config: dict[str, Any], run_dir: Path, progress: bool = True) 
         "status": "finished", "task": "detection", "config": config, "config_hash": run_dir.name,
         "detector_config": cfg.pretty_text, "per_class_ap": per_class, "best": result, "last": result,
         "iterations": runner.iter, "test_images": len(runner.test_dataloader.dataset),
-        "git": git_commit(), "packages": package_versions(), "hardware": hardware(next(runner.model.parameters()).device),
+        "git": git_commit(), "packages": package_versions("detection"), "hardware": hardware(next(runner.model.parameters()).device),
         "wall_time_s": time.perf_counter() - started,
     }
     atomic_write_json(run_dir / RECORD, record)

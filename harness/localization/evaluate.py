@@ -81,7 +81,7 @@ def run_localization(config: dict[str, Any], run_dir: Path, progress: bool) -> d
         "curve": train_record["curve"], "incidents": train_record.get("incidents", []),
         "best": {"epoch": train_record["last"]["epoch"], **metrics},
         "last": {"epoch": train_record["last"]["epoch"], **metrics},
-        "git": git_commit(), "packages": package_versions(), "hardware": hardware(device),
+        "git": git_commit(), "packages": package_versions("localization"), "hardware": hardware(device),
         "wall_time_s": train_record["wall_time_s"] + time.perf_counter() - started,
     }
     atomic_write_json(run_dir / RECORD, record)

@@ -11,13 +11,14 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from harness.experiments import Table
+from harness.experiments import PAPER_SOURCE, Table
 from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from harness.orchestrate import Cell, Job
 from harness.plotting import figure_png, pyplot
-from harness.report.summary import LEGEND, format_summary_row, std_units, table_summary
+from harness.report.summary import LEGEND, format_summary_row, markdown_to_html, std_units, table_summary
 from harness.tasks import TASKS
 from harness.train import FAILURE, RECORD
+from harness.train.files import DAMAGED_NOTE
 
 SCALE_NOTES = {
     "smoke": "SMOKE SCALE: generated data and tiny stand-in models on a CPU. These figures show that the "
@@ -36,6 +37,33 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return mean, std
 
 
+def row_status(row_cells: list[Cell], records: list[dict[str, Any]]) -> str:
+    """A row's Status: ok, n/m seeds, damaged, failed, in progress, pending, or why it cannot run; with what
+    was recovered on the way (a damaged checkpoint, a damaged record run again)."""
+    jobs = [c.job for c in row_cells if c.job]
+    damaged = [job for job in jobs if job.status() == "damaged"]
+    failures = [job for job in jobs if job.status() == "failed"]
+    if not row_cells:
+        return "not selected"
+    if all(c.reason for c in row_cells):
+        return row_cells[0].reason
+    if damaged:
+        return f"damaged: {damaged[0].run_dir / RECORD} (run again without --report-only)"
+    if failures and not records:
+        error = read_json(failures[0].run_dir / FAILURE) or {}
+        return f"failed: {error.get('error_type', '?')}: {error.get('error', '')}"[:160]
+    if not records:
+        started = [job for job in jobs if job.status() == "partial"]
+        return f"in progress ({started[0].progress()})" if started else "pending"
+    status = "ok" if len(records) == len(jobs) else f"{len(records)}/{len(jobs)} seeds"
+    if any(r.get("incidents") for r in records):
+        status += " (recovered from a damaged checkpoint: see Provenance)"
+    rerun = [read_json(job.run_dir / DAMAGED_NOTE) for job in jobs if (job.run_dir / DAMAGED_NOTE).is_file()]
+    if rerun:
+        status += f" (run again: its earlier record was damaged, kept aside as {Path(rerun[0]['kept_aside_as']).name})"
+    return status
+
+
 def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.DataFrame:
     """One line per row: paper figure, measured best/last (mean, std, n) and delta for each metric."""
     lines = []
@@ -44,26 +72,15 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
         line: dict[str, Any] = {"row": row.name, "method": row.method or "", "extra": row.extra, "quoted": row.quoted}
         records = [read_json(c.job.run_dir / RECORD) for c in row_cells if c.job]
         records = [r for r in records if r]
-        failures = [c for c in row_cells if c.job and (c.job.run_dir / FAILURE).is_file() and not (c.job.run_dir / RECORD).is_file()]
-        if not row_cells:
-            line["status"] = "not selected"
-        elif all(c.reason for c in row_cells):
-            line["status"] = row_cells[0].reason
-        elif failures and not records:
-            error = read_json(failures[0].job.run_dir / FAILURE) or {}
-            line["status"] = f"failed: {error.get('error_type', '?')}: {error.get('error', '')}"[:160]
-        elif not records:
-            started = [c.job for c in row_cells if c.job and c.job.status() == "partial"]
-            line["status"] = f"in progress ({started[0].progress()})" if started else "pending"
-        else:
-            expected = sum(1 for c in row_cells if c.job)
-            line["status"] = "ok" if len(records) == expected else f"{len(records)}/{expected} seeds"
-            if any(r.get("incidents") for r in records):
-                line["status"] += " (recovered from a damaged checkpoint: see Provenance)"
+        line["status"] = row_status(row_cells, records)
         for metric in table.metrics:
             paper_table, paper_column = table.paper_key(metric)
             match = paper[(paper.table == paper_table) & (paper.row == row.name) & (paper.column == paper_column)]
-            line[f"{metric}.paper"] = float(match.value.iloc[0]) if len(match) else None
+            published = match[match.source == PAPER_SOURCE]
+            line[f"{metric}.paper"] = float(published.value.iloc[0]) if len(published) else None
+            elsewhere = match[match.source != PAPER_SOURCE]  # e.g. the official README: shown, marked, not scored
+            line[f"{metric}.elsewhere"] = (f"{float(elsewhere.value.iloc[0]):.2f} (not in the paper: "
+                                           f"{elsewhere.source.iloc[0]})") if len(elsewhere) else None
             for which in ("best", "last"):
                 values = [r[which][metric] for r in records]
                 mean, std = _mean_std(values) if values else (None, None)
@@ -98,7 +115,8 @@ def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
         cells = {"Row": label}
         for metric in table.metrics:
             n = int(line[f"{metric}.n"])
-            cells[f"{metric} paper"] = _fmt(line[f"{metric}.paper"])
+            elsewhere = line[f"{metric}.elsewhere"]  # a str, or missing (None/NaN in the frame)
+            cells[f"{metric} paper"] = f"— [{elsewhere}]" if isinstance(elsewhere, str) else _fmt(line[f"{metric}.paper"])
             cells[f"{metric} measured (best)"] = _fmt(line[f"{metric}.best"], line[f"{metric}.best_std"], n)
             cells[f"{metric} Δ"] = _signed(line[f"{metric}.delta"])
             units = std_units(line[f"{metric}.best"], line[f"{metric}.best_std"], n, line[f"{metric}.paper"])
@@ -114,6 +132,8 @@ def curves_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None
     measured = frame[frame.curves.map(len) > 0]
     if measured.empty:
         return None
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = pyplot().subplots(figsize=(7, 4))
     for _, line in measured.iterrows():
         curves = line["curves"]
@@ -121,6 +141,7 @@ def curves_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None
         mean = [sum(c[i]["top1_err"] for c in curves) / len(curves) for i in range(len(epochs))]
         ax.plot(epochs, mean, marker="o", markersize=3, label=line["row"])
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs only
     ax.set_ylabel("test top-1 error (%)")
     ax.set_title(f"{table.title} [{scale} scale]", fontsize=9)
     ax.grid(alpha=0.3)
@@ -192,16 +213,37 @@ def _hardware(hardware: dict[str, Any], config: dict[str, Any]) -> str:
     return where
 
 
+def _data_and_schedule(record: dict[str, Any]) -> tuple[str, str]:
+    """The data a run read (set, fingerprint, sizes) and the schedule it ran, as the report's provenance says."""
+    config, task = record["config"], record.get("task", "classification")
+    train = config.get("train", config)
+    if task in ("classification", "localization"):
+        sizes = f"; {record['train_size']} train / {record['test_size']} test" if "train_size" in record else ""
+        data = f"{train['dataset']} ({record.get('data_fingerprint') or train.get('data_fingerprint') or '?'}{sizes})"
+        schedule = f"{train['epochs']} epochs, batch {train['batch_size']}, lr {train['lr']}"
+        if train.get("init_from"):
+            schedule += f", fine-tuned from {config.get('backbone_key')}"
+        return data, schedule
+    data = f"{config.get('dataset', config.get('evaluation'))} ({config.get('data_fingerprint', 'the test set of the run it evaluates')})"
+    if task == "detection":
+        return data, f"{Path(config['detector']).stem} × {config['schedule_fraction']}, from {config['backbone_key']}"
+    if task == "captioning":
+        return data, f"decoder {config['epochs']} epochs, batch {config['batch_size']}, over {config['backbone_key']}"
+    return data, f"no training: evaluates {config['backbone_key']}"
+
+
 def provenance(jobs: list[Job]) -> list[dict[str, Any]]:
+    """One line per finished job: its rows, the network, data and schedule that produced them, and where."""
     entries = []
     for job in jobs:
         record = read_json(job.run_dir / RECORD)
         if not record:
             continue
         config = record["config"].get("train", record["config"])  # tasks that train first nest the run
+        data, schedule = _data_and_schedule(record)
         entries.append({
             "job": job.key, "rows": ", ".join(f"{t}/{r} (seed {s})" for t, r, s in job.cells),
-            "model": config["model"], "method": config["method"],
+            "model": config["model"], "method": config["method"], "data": data, "schedule": schedule,
             "commit": (record["git"]["commit"] or "?")[:10] + ("+dirty" if record["git"].get("dirty") else ""),
             "hardware": _hardware(record["hardware"], config),
             "packages": ", ".join(f"{k} {v}" for k, v in record["packages"].items() if v),
@@ -276,7 +318,7 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
     done = sum(job.status() == "finished" for job in jobs)
     progress = f"{done}/{len(jobs)} jobs finished" + ("" if done == len(jobs) else " (this report is rebuilt as jobs finish)")
     context = {"scale": scale, "scale_note": SCALE_NOTES[scale], "sections": sections, "provenance": provenance(jobs),
-               "summary": summary, "legend": LEGEND, "progress": progress}
+               "summary": summary, "legend": markdown_to_html(LEGEND), "progress": progress}
     markdown = [f"# CutMix paper reproduction — {scale} scale\n", f"> {SCALE_NOTES[scale]}\n", f"{progress}.\n",
                 "## What reproduced\n", LEGEND + "\n",
                 _markdown_table([{k: f"[{v}](#{row['anchor']}) `{row['id']}`" if k == "Table" else v

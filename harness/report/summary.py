@@ -3,9 +3,11 @@ from the paper in units of its seed spread, and do the measured and published or
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import pandas as pd
+from markupsafe import Markup, escape
 
 LEGEND = (
     "How to read this: each table's first metric is compared with the paper. **Sign** counts the methods whose "
@@ -17,6 +19,13 @@ LEGEND = (
     "A scale other than `paper` trains other models on other data for less time: there the sign and the "
     "ordering are the evidence, not the figures."
 )
+
+
+def markdown_to_html(text: str) -> Markup:
+    """The legend's inline markdown (``**bold**``, ```code```) as HTML, everything else escaped."""
+    html = str(escape(text))
+    html = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html)
+    return Markup(re.sub(r"`(.+?)`", r"<code>\1</code>", html))
 
 
 def std_units(measured: float | None, std: float | None, n: int, paper: float | None) -> float | None:

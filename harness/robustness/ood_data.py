@@ -13,10 +13,8 @@ from torch.utils.data import Dataset, TensorDataset
 
 from harness.errors import DataNotFoundError, UnknownNameError
 from harness.io import atomic_directory
+from harness.robustness.sets import GENERATED, NOISE, ODIN_FOLDERS
 
-ODIN_FOLDERS = ("Imagenet", "Imagenet_resize", "LSUN", "LSUN_resize", "iSUN")  # as ODIN's archives unpack
-NOISE = ("uniform_noise", "gaussian_noise")
-GENERATED = ("textures_crop", "textures_resize", "clutter_crop", "clutter_resize", "clutter_small")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 SIDE = 32
 GENERATED_VERSION = 1

@@ -141,7 +141,7 @@ def run_robustness(config: dict[str, Any], run_dir: Path, progress: bool) -> dic
     record = {
         "status": "finished", "task": "robustness", "config": config, "config_hash": run_dir.name,
         "test_images": len(test), "best": metrics, "last": metrics, **({"figure5": curves} if curves else {}),
-        "git": git_commit(), "packages": package_versions(), "hardware": hardware(device),
+        "git": git_commit(), "packages": package_versions("robustness"), "hardware": hardware(device),
         "wall_time_s": time.perf_counter() - started,
     }
     atomic_write_json(run_dir / RECORD, record)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -56,17 +56,26 @@ class Task:
         return {}
 
 
-def backbone_run(row, settings: dict[str, Any], seed: int, overrides: dict[str, Any]) -> tuple[str, str, Path]:
-    """(job key, which checkpoint, its path) of the run whose network a transfer row starts from: the row's
-    ``backbone`` ("table/row") at the same scale and seed, its ``last`` or ``best`` checkpoint as the protocol's
-    ``backbone_checkpoint`` says; :class:`Unrunnable` if the row names none or the setting is unknown."""
+class Backbone(NamedTuple):
+    """The run whose network a transfer row starts from."""
+
+    key: str  # its job key
+    which: str  # "last" or "best" checkpoint
+    checkpoint: Path
+    model: str  # the network that ran (the scale's stand-in where there is one), for provenance
+
+
+def backbone_run(row, settings: dict[str, Any], seed: int, overrides: dict[str, Any]) -> Backbone:
+    """The run whose network a transfer row starts from: the row's ``backbone`` ("table/row") at the same scale
+    and seed, its ``last`` or ``best`` checkpoint as the protocol's ``backbone_checkpoint`` says;
+    :class:`Unrunnable` if the row names none or the setting is unknown."""
     if not row.backbone:
         raise Unrunnable("no ImageNet-trained backbone for this row in the harness (set the row's backbone)")
     which = settings.get("backbone_checkpoint", "last")
     if which not in BACKBONE_CHECKPOINTS:
         raise Unrunnable(f"backbone_checkpoint must be one of {', '.join(BACKBONE_CHECKPOINTS)}, not {which!r}")
-    key, folder = overrides["resolve_run"](row.backbone, seed)
-    return key, which, folder / BACKBONE_CHECKPOINTS[which]
+    key, folder, config = overrides["resolve_run"](row.backbone, seed)
+    return Backbone(key, which, folder / BACKBONE_CHECKPOINTS[which], config.get("train", config)["model"])
 
 
 def saved_examples(table, cells, filename: str) -> list[tuple[str, Any]]:

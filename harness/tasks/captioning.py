@@ -1,5 +1,6 @@
 """Captioning transfer (Table 10's NIC columns, Table A1, Table 1's captioning row): a NIC decoder over the frozen
-backbone of the harness's own ImageNet run of the row's method, trained and scored on MS-COCO captions."""
+backbone of the harness's own ImageNet run of the row's method (frozen as in the paper's captioning code), trained
+and scored on MS-COCO captions."""
 from __future__ import annotations
 
 import hashlib
@@ -8,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.captioning import EXAMPLES
+from harness.fingerprint import data_fingerprint
 from harness.paths import data_root
 from harness.tasks.base import Task, backbone_run, saved_examples
 
+FINGERPRINTED = {"synthetic": "synthetic_captions"}  # a data set's name in harness.fingerprint where it differs
 DECODER_SETTINGS = ("embed_size", "hidden_size", "min_count", "max_length", "epochs", "batch_size", "lr", "beam_size")
 
 
@@ -21,20 +24,27 @@ class CaptioningTask(Task):
                "rouge_l": "ROUGE-L", "cider": "CIDEr"}
     measured_note = ("Measured = the decoder after its schedule (best and last coincide), scored by pycocoevalcap "
                      "(PTB tokenizer, BLEU, METEOR, ROUGE-L, CIDEr-D; SPICE left out: it downloads models at run "
-                     "time), mean ± std over seeds; Δ = measured − paper.")
+                     "time), mean ± std over seeds; Δ = measured − paper. Encoder: the backbone run's ResNet, FROZEN, "
+                     "as in the paper's captioning code (stevehuanghe/image_captioning: NIC detaches the ResNet "
+                     "features and leaves its weights out of the optimiser; its --fine_tune is off and detaches them "
+                     "all the same); its features are computed once from centre crops, where that code re-draws a "
+                     "random crop and flip each epoch.")
 
     def configure(self, table, row, scale, settings, seed, overrides):
-        backbone_key, which, checkpoint = backbone_run(row, settings, seed, overrides)
+        backbone = backbone_run(row, settings, seed, overrides)
         decoder = {k: settings[k] for k in DECODER_SETTINGS}
         if overrides.get("epochs"):
             decoder["epochs"] = overrides["epochs"]
         config = {"dataset": settings["dataset"], "image_size": settings["image_size"], "seed": seed,
-                  "method": row.method, "model": table.model, "backbone_key": backbone_key,
-                  "backbone_checkpoint": str(checkpoint), **decoder,
+                  "method": row.method, "model": backbone.model, "backbone_key": backbone.key,
+                  "backbone_checkpoint": str(backbone.checkpoint), **decoder,
                   "data_root": overrides.get("data_root"), "device": overrides.get("device", "auto"),
-                  "num_workers": overrides.get("num_workers", 0)}
+                  "num_workers": overrides.get("num_workers", 0),
+                  "data_fingerprint": data_fingerprint(FINGERPRINTED.get(settings["dataset"], settings["dataset"]),
+                                                       overrides.get("data_root"))}
         hashed = {"task": self.name, "dataset": config["dataset"], "image_size": config["image_size"], "seed": seed,
-                  "backbone": [backbone_key, which], **decoder}
+                  "data": config["data_fingerprint"],
+                  "backbone": [backbone.key, backbone.which], **decoder}
         return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
 
     def check_data(self, config):

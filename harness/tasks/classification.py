@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.fingerprint import data_fingerprint
 from harness.tasks.base import Task, Unrunnable
 from harness.train import RunConfig
 
@@ -50,6 +51,8 @@ class ClassificationTask(Task):
             weight_decay=settings.get("weight_decay", 1e-4), seed=seed, data_root=overrides.get("data_root"),
             device=overrides.get("device", "auto"), num_workers=overrides.get("num_workers", 0),
             plugins=list(overrides.get("plugins", [])), train_subset=settings.get("train_subset"),
+            data_fingerprint=data_fingerprint(settings["dataset"], overrides.get("data_root")),
+            sync_bn=settings.get("sync_bn", False),
             world_size=overrides.get("gpus_per_job") or settings.get("gpus", 1), compile=overrides.get("compile", False),
         )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 
+from harness.fingerprint import data_fingerprint
 from harness.paths import experiment_file
 from harness.tasks.base import Task, backbone_run, saved_examples
 
@@ -52,15 +53,17 @@ class DetectionTask(Task):
     measured_note = "Measured = VOC07 11-point mAP at IoU 0.5 after the detector's schedule, mean ± std over seeds; Δ = measured − paper."
 
     def configure(self, table, row, scale, settings, seed, overrides):
-        backbone_key, which, checkpoint = backbone_run(row, settings, seed, overrides)
+        backbone = backbone_run(row, settings, seed, overrides)
         config = {
             "detector": settings["detector"], "dataset": settings["dataset"], "seed": seed,
-            "schedule_fraction": settings.get("schedule_fraction", 1.0), "method": row.method, "model": table.model,
-            "backbone_key": backbone_key, "backbone_checkpoint": str(checkpoint),
+            "schedule_fraction": settings.get("schedule_fraction", 1.0), "method": row.method, "model": backbone.model,
+            "backbone_key": backbone.key, "backbone_checkpoint": str(backbone.checkpoint),
             "data_root": overrides.get("data_root"),
+            "data_fingerprint": data_fingerprint(settings["dataset"], overrides.get("data_root")),
         }
         hashed = {"task": self.name, "detector": detector_digest(settings["detector"]), "dataset": config["dataset"],
-                  "seed": seed, "schedule_fraction": config["schedule_fraction"], "backbone": [backbone_key, which]}
+                  "data": config["data_fingerprint"],
+                  "seed": seed, "schedule_fraction": config["schedule_fraction"], "backbone": [backbone.key, backbone.which]}
         return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
 
     def check_data(self, config):

@@ -27,8 +27,9 @@ class LocalizationTask(ClassificationTask):
         train = self.run_config(table, row, scale, settings, seed, overrides)
         backbone_key = None
         if settings.get("init_from"):  # fine-tune the ImageNet run of the same method (the paper's protocol)
-            backbone_key, _, checkpoint = backbone_run(row, settings, seed, overrides)
-            train = replace(train, init_from=str(checkpoint), head_lr=settings.get("head_lr"))
+            backbone = backbone_run(row, settings, seed, overrides)
+            backbone_key = backbone.key
+            train = replace(train, init_from=str(backbone.checkpoint), head_lr=settings.get("head_lr"))
         eval_transform = settings.get("eval_transform", "paper")
         eval_sizes(eval_transform)  # a misspelt name fails here, before any job starts
         config = {"train": train.to_dict(), "threshold": settings.get("cam_threshold", PAPER_THRESHOLD),

@@ -9,14 +9,28 @@ from typing import Any
 
 import numpy as np
 
+from harness.fingerprint import data_fingerprint
 from harness.io import read_json
 from harness.paths import data_root
+from harness.robustness.sets import GENERATED, ODIN_FOLDERS
 from harness.tasks.base import Task, Unrunnable, backbone_run
 from harness.train.files import RECORD
 
 EVALUATIONS = ("fgsm", "ood", "occlusion")
 OOD_SETS = ("TinyImageNet_crop", "TinyImageNet_resize", "LSUN_crop", "LSUN_resize", "iSUN", "Uniform", "Gaussian")
 OOD_METRICS = {"tnr_at_tpr95": "TNR at TPR 95% (%)", "auroc": "AUROC (%)", "detection_acc": "Detection acc. (%)"}
+
+
+def ood_fingerprints(sets: dict[str, str], root: str | None) -> dict[str, str]:
+    """The fingerprint of each out-of-distribution set's images: ODIN's folders by their files, generated sets
+    by their generator (the noise sets are drawn from the seed, already part of the run)."""
+    fingerprints = {}
+    for name, source in sets.items():
+        if source in ODIN_FOLDERS:
+            fingerprints[name] = data_fingerprint(f"ood/{source}", root)
+        elif source in GENERATED:
+            fingerprints[name] = data_fingerprint("ood_generated", root)
+    return fingerprints
 
 
 class RobustnessTask(Task):
@@ -35,15 +49,16 @@ class RobustnessTask(Task):
         evaluation = settings.get("evaluation")
         if evaluation not in EVALUATIONS:
             raise Unrunnable(f"evaluation must be one of {', '.join(EVALUATIONS)}, not {evaluation!r}")
-        backbone_key, which, checkpoint = backbone_run(row, settings, seed, overrides)
+        backbone = backbone_run(row, settings, seed, overrides)
         specific = {"fgsm": lambda: {"epsilon": settings["epsilon"]},
-                    "ood": lambda: {"ood_sets": dict(settings["ood_sets"])},
+                    "ood": lambda: {"ood_sets": dict(settings["ood_sets"]),
+                                    "ood_data": ood_fingerprints(settings["ood_sets"], overrides.get("data_root"))},
                     "occlusion": lambda: {"hole_steps": settings["hole_steps"], "pairs": settings.get("pairs")}}[evaluation]()
-        config = {"evaluation": evaluation, "seed": seed, "method": row.method, "model": table.model,
-                  "backbone_key": backbone_key, "backbone_checkpoint": str(checkpoint), **specific,
+        config = {"evaluation": evaluation, "seed": seed, "method": row.method, "model": backbone.model,
+                  "backbone_key": backbone.key, "backbone_checkpoint": str(backbone.checkpoint), **specific,
                   "batch_size": settings.get("batch_size", 100), "data_root": overrides.get("data_root"),
                   "device": overrides.get("device", "auto")}
-        hashed = {"task": self.name, "evaluation": evaluation, "seed": seed, "backbone": [backbone_key, which], **specific}
+        hashed = {"task": self.name, "evaluation": evaluation, "seed": seed, "backbone": [backbone.key, backbone.which], **specific}
         return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
 
     def dependencies(self, config):
@@ -55,7 +70,7 @@ class RobustnessTask(Task):
     def check_data(self, config):
         if config["evaluation"] != "ood":
             return  # the evaluated run's test set, checked with that run
-        from harness.robustness.ood_data import ODIN_FOLDERS, locate_ood
+        from harness.robustness.ood_data import locate_ood
 
         root = data_root(config.get("data_root"))
         for source in config["ood_sets"].values():

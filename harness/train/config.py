@@ -14,7 +14,7 @@ from harness.train.files import RECORD
 # whichever machine or folder produced it.
 # init_from is a path: the job that fine-tunes carries its backbone's identity in its own hash.
 # Options added after the first records were written: hashed only when set.
-OPTIONAL = frozenset({"head_lr", "init_from", "train_subset", "world_size", "sync_bn"})
+OPTIONAL = frozenset({"head_lr", "init_from", "train_subset", "world_size", "sync_bn", "data_fingerprint"})
 NOT_HASHED = frozenset({"data_root", "device", "num_workers", "download", "plugins", "labels", "init_from", "compile"})
 
 
@@ -41,6 +41,8 @@ class RunConfig:
     init_from: str | None = None  # a harness checkpoint whose backbone is fine-tuned (classifier re-initialised)
     head_lr: float | None = None  # learning rate of the classifier when fine-tuning (default: lr)
     train_subset: int | None = None  # train on a fixed class-balanced subset of this many images (the mini scale)
+    # what the data set's files were when the run was planned (harness.fingerprint): other data, another run
+    data_fingerprint: str | None = None
     # data-parallel processes (one per GPU; gloo processes on a CPU). Hashed: batch-level methods mix within each
     # rank's share of the batch, so the result depends on it. lr is for the global batch, never rescaled.
     world_size: int = 1

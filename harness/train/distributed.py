@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Iterator
 
 import torch
@@ -47,13 +48,20 @@ def rank_seed(seed: int, rank: int) -> int:
     return seed + 1 + rank * RANK_SEED_STRIDE
 
 
+def collective_timeout() -> timedelta:
+    """How long a rank waits for the others (joining the group, any collective) before it fails with an error
+    instead of hanging: ``$MIXBENCH_PG_TIMEOUT_S`` seconds, 30 minutes by default (the tests set 120 s)."""
+    return timedelta(seconds=float(os.environ.get("MIXBENCH_PG_TIMEOUT_S", 1800)))
+
+
 @contextmanager
 def process_group(ranks: Ranks, device: torch.device) -> Iterator[None]:
     """The default process group for the block (NCCL on GPUs, gloo on CPUs); nothing for a single process."""
     if not ranks.distributed:
         yield
         return
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=ranks.rank, world_size=ranks.world_size)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=ranks.rank, world_size=ranks.world_size,
+                            timeout=collective_timeout())
     try:
         yield
     finally:

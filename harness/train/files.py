@@ -6,3 +6,4 @@ STATUS = "status.json"  # the epoch a running job is at
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"  # the epoch before, kept in case the newest is damaged
 BEST_MODEL = "best_model.pt"  # weights of the best epoch so far (for fine-tuning from "best")
+DAMAGED_NOTE = "damaged.json"  # the record this folder replaces was damaged, and where that folder was kept

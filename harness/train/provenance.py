@@ -11,6 +11,12 @@ from pathlib import Path
 import torch
 
 PACKAGES = ("torch", "torchvision", "timm", "numpy", "pandas", "mixbench")
+METRIC_PACKAGES = {  # what computes each task's figures, beside the training stack
+    "localization": ("opencv-python",),  # CAM boxes from OpenCV's contours, as wsolevaluation
+    "detection": ("mmdet", "mmcv", "mmengine"),  # the detectors and MMDetection's VOC07 mAP
+    "captioning": ("pycocoevalcap",),  # BLEU, METEOR, ROUGE-L, CIDEr-D
+    "robustness": (),  # FGSM and the OOD metrics are the harness's own code (restating Lee et al.'s, tested)
+}
 
 
 @lru_cache(maxsize=1)
@@ -26,9 +32,10 @@ def git_commit() -> dict[str, object]:
     return {"commit": commit, "dirty": dirty}
 
 
-def package_versions() -> dict[str, str | None]:
+def package_versions(task: str | None = None) -> dict[str, str | None]:
+    """Versions of the training stack and of the packages that compute ``task``'s metrics (None: not installed)."""
     versions = {}
-    for name in PACKAGES:
+    for name in PACKAGES + METRIC_PACKAGES.get(task, ()):
         try:
             versions[name] = version(name)
         except PackageNotFoundError:

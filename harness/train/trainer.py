@@ -30,6 +30,7 @@ from tqdm import tqdm
 from harness import augment
 from harness.data import balanced_subset, build_datasets
 from harness.errors import DataNotFoundError, HarnessError, NonFiniteLossError
+from harness.fingerprint import data_fingerprint
 from harness.io import CorruptFileError, atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
 from harness.models import count_parameters, create_model
 from harness.train.config import RunConfig
@@ -50,6 +51,16 @@ def resolve_device(name: str, ranks: Ranks = Ranks()) -> torch.device:
     if ranks.distributed and device.type == "cuda":
         device = torch.device("cuda", ranks.local_rank % torch.cuda.device_count())
     return device
+
+
+def check_fingerprint(config: RunConfig) -> str:
+    """The fingerprint of the data under ``data_root`` (:mod:`harness.fingerprint`); an error where they are not
+    those the run was planned with (changed since): its record would name data it did not see."""
+    now = data_fingerprint(config.dataset, config.data_root)
+    if config.data_fingerprint is not None and now != config.data_fingerprint:
+        raise HarnessError(f"the {config.dataset} data under {config.data_root or 'the default data root'} are not "
+                           f"those this run was planned with ({config.data_fingerprint}; now {now}): run run_all.py again")
+    return now
 
 
 @torch.no_grad()
@@ -178,18 +189,24 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         data = build_datasets(cfg.dataset, cfg.data_root, download=cfg.download, image_size=cfg.image_size,
                               policy=cfg.data_policy)
+        fingerprint = check_fingerprint(cfg)
         if cfg.train_subset:
             data.train = balanced_subset(data.train, cfg.train_subset)
         order = torch.Generator().manual_seed(cfg.seed)
         cuda = device.type == "cuda"
         if cuda:
             torch.cuda.set_device(device)
-        loading = {"num_workers": cfg.num_workers, "pin_memory": cuda, "persistent_workers": cfg.num_workers > 0}
         sampler = (DistributedSampler(data.train, ranks.world_size, ranks.rank, shuffle=True, seed=cfg.seed, drop_last=True)
                    if ranks.distributed else None)
+        # Training loader processes start anew each epoch, seeded from the data-order stream (or, data-parallel,
+        # the rank's torch stream) that the checkpoint keeps: a resumed run draws what the uninterrupted one drew.
         train_loader = DataLoader(data.train, cfg.batch_size // ranks.world_size, shuffle=sampler is None, sampler=sampler,
-                                  drop_last=True, generator=order if sampler is None else None, **loading)
-        test_loader = DataLoader(shard(data.test, ranks), max(cfg.batch_size, 128), shuffle=False, **loading)
+                                  drop_last=True, generator=order if sampler is None else None,
+                                  num_workers=cfg.num_workers, pin_memory=cuda)
+        # The test loader's deterministic transforms need no seed; its own generator keeps it off the torch stream.
+        test_loader = DataLoader(shard(data.test, ranks), max(cfg.batch_size, 128), shuffle=False,
+                                 generator=torch.Generator().manual_seed(cfg.seed), num_workers=cfg.num_workers,
+                                 pin_memory=cuda, persistent_workers=cfg.num_workers > 0)
         model = create_model(cfg.model, data.num_classes, **cfg.model_kwargs)
         if cfg.sync_bn and ranks.distributed:
             if not cuda:
@@ -270,7 +287,7 @@ class Trainer:
         record = {
             "status": "finished", "config": cfg.to_dict(), "config_hash": cfg.config_hash(),
             "model_parameters": count_parameters(model), "num_classes": data.num_classes,
-            "train_size": len(data.train), "test_size": len(data.test),
+            "train_size": len(data.train), "test_size": len(data.test), "data_fingerprint": fingerprint,
             "git": git_commit(), "packages": package_versions(), "hardware": hardware(device),
             "wall_time_s": wall_time, "curve": curve, **summarize(curve), "incidents": self.incidents,
         }
