@@ -2,6 +2,7 @@
 each worker sees only its own GPU through ``CUDA_VISIBLE_DEVICES``)."""
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ from harness.errors import HarnessError
 
 def visible_gpus(spec: str = "auto") -> list[str]:
     """GPU ids for ``--gpus``: ``none`` -> no pinning; ``0,2`` -> those; ``auto`` -> ``$CUDA_VISIBLE_DEVICES``
-    where it is set (empty: none), else every GPU ``nvidia-smi`` lists (none where it is missing or fails)."""
+    where it is set (empty: none), else every GPU ``nvidia-smi`` lists (none where it is missing or fails: said in
+    one line, unless the machine has no NVIDIA device at all)."""
     if spec == "none":
         return []
     if spec != "auto":
@@ -22,14 +24,19 @@ def visible_gpus(spec: str = "auto") -> list[str]:
         return ids
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         return [part.strip() for part in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if part.strip() and part.strip() != "-1"]
-    if shutil.which("nvidia-smi") is None:
-        return _unpinned("nvidia-smi is not on the PATH")
+    if shutil.which("nvidia-smi") is None:  # a CPU machine, unless NVIDIA's device files are there
+        return _unpinned("nvidia-smi is not on the PATH") if nvidia_device_files() else []
     try:
         listed = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
                                 text=True, timeout=30, check=True).stdout
     except (OSError, subprocess.SubprocessError) as err:
         return _unpinned(f"nvidia-smi failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
     return [line.strip() for line in listed.splitlines() if line.strip()]
+
+
+def nvidia_device_files() -> list[str]:
+    """``/dev/nvidia0``, ``/dev/nvidia1``...: there are NVIDIA GPUs on this machine (whatever nvidia-smi says)."""
+    return sorted(glob.glob("/dev/nvidia[0-9]*"))
 
 
 def _unpinned(why: str) -> list[str]:

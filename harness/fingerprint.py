@@ -33,6 +33,21 @@ def find_cifar_npz(root: Path, name: str) -> Path | None:
     return candidates[0] if candidates else None
 
 
+CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
+
+
+def find_cifar_folders(root: Path, name: str) -> Path | None:
+    """A folder holding CIFAR ``name`` as images in class folders, ``train/<class>/`` and ``test/<class>/``
+    (one folder a class, in the label order when sorted), under ``root``, ``root/<name>`` or ``root/<name>_jpeg``."""
+    for folder in (root, root / name, root / f"{name}_jpeg"):
+        train, test = folder / "train", folder / "test"
+        if train.is_dir() and test.is_dir():
+            classes = [d for d in os.listdir(train) if (train / d).is_dir()]
+            if len(classes) == CIFAR_CLASSES[name]:
+                return folder
+    return None
+
+
 def _file_entry(path: Path, relative: str) -> bytes:
     """What identifies one file: its name and size, plus its content (index files), its zip index (``.npz``)
     or its first and last 64 KiB (other files over 128 KiB: not image files, which are listed by size)."""
@@ -83,11 +98,15 @@ def _generated(kind: str) -> str:
 
 
 def _cifar(name: str, root: Path) -> list[Path]:
+    """What the CIFAR loader reads, in its order of preference (harness.data.cifar.locate_cifar)."""
     folder = root / CIFAR_FOLDERS[name]
     if folder.is_dir():
         return [folder]
     npz = find_cifar_npz(root, name)
-    return [npz] if npz else [root / f"{name}*.npz"]
+    if npz:
+        return [npz]
+    images = find_cifar_folders(root, name)
+    return [images / "train", images / "test"] if images else [root / f"{name}*.npz"]
 
 
 def _coco(root: Path) -> list[Path]:

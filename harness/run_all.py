@@ -129,12 +129,13 @@ def main(argv: list[str] | None = None) -> int:
         print(format_plan(jobs, cells))
         return 0
     will_run = not args.report_only and any(job.status() != "finished" for job in jobs)
+    if will_run:
+        check_data(jobs)  # a wrong --data-root stops here, before any job starts or any file is written
     executor = make_executor(args) if will_run else None
     if not will_run and args.gpus != "auto":
         visible_gpus(args.gpus)  # a malformed list is an error even when nothing runs
     if will_run:
         executor.check(jobs)
-        check_data(jobs)  # a wrong --data-root stops here, before any job starts or any file is written
     paper = paper_values(args.experiments)
 
     def report() -> dict[str, Path]:

@@ -123,7 +123,7 @@ def test_every_spec_key_the_readme_names_is_accepted_and_gpus_and_sync_bn_take_e
     from harness.orchestrate import expand
     from test_orchestrate import TINY, write_table
 
-    named = {m.group(1) for line in readme_lines() for m in re.finditer(r"`([a-z_]+): [^`]+`", line)}
+    named = {m.group(1) for line in readme_lines() for m in re.finditer(r"`([a-z_]+): [\w./]+`", line)}  # `key: value`
     assert {"gpus", "sync_bn", "backbone"} <= named
     assert named - (SCALE_KEYS | ROW_KEYS | TABLE_KEYS) == set()
     import yaml

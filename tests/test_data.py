@@ -146,3 +146,45 @@ def test_mini_protocol_runs_an_epoch_on_real_cifar10(tmp_path):
     markdown = (tmp_path / "reports" / "tables.md").read_text()
     row = next(line for line in markdown.splitlines() if line.startswith("| CutMix |"))
     assert "MINI SCALE" in markdown and f"| {record['best']['top1_err']:.2f} (n=1) |" in row  # the record's figure
+
+
+@pytest.fixture(scope="session")
+def cifar10_jpeg(tmp_path_factory) -> Path:
+    """The JPEG edition of all of CIFAR-10 (../shared), extracted once per session."""
+    import tarfile
+
+    archive = shared("cifar10_jpeg") / "cifar10_jpeg.tar.gz"
+    folder = tmp_path_factory.mktemp("cifar10_jpeg")
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+@pytest.mark.shared_data
+def test_cifar10_from_class_folders_decodes_once_into_the_official_images(cifar10_jpeg, tmp_path, monkeypatch):
+    from harness.data.cifar import decoded_cache, load_cifar, locate_cifar
+
+    monkeypatch.setenv("MIXBENCH_CACHE", str(tmp_path / "cache"))
+    assert locate_cifar("cifar10", cifar10_jpeg).kind == "folders"
+    train, test = load_cifar("cifar10", cifar10_jpeg, True), load_cifar("cifar10", cifar10_jpeg, False)
+    assert (len(train), len(test)) == (50_000, 10_000) and train.data.shape[1:] == (32, 32, 3)
+    assert np.bincount(test.targets).tolist() == [1000] * 10 and train.classes[:2] == ["airplane", "automobile"]
+    cached = list(decoded_cache().glob("cifar10-*.npz"))
+    assert len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    load_cifar("cifar10", cifar10_jpeg, False)  # the second time: the cached arrays, not the images
+    assert cached[0].stat().st_mtime_ns == stamp
+    # test/cat/0000.jpg is the official first test image (a cat), within JPEG's error of the exact pixels
+    exact = np.load(shared("cifar10") / "cifar10_subset.npz")
+    first_cat = test.data[np.flatnonzero(np.asarray(test.targets) == 3)[0]].astype(float)
+    assert exact["y_test"][0] == 3 and np.abs(first_cat - exact["x_test"][0]).mean() < 12
+
+
+def test_class_folders_missing_a_class_or_split_are_named(tmp_path):
+    from harness.data.cifar import locate_cifar
+
+    for split in ("train", "test"):
+        for c in range(9):
+            (tmp_path / split / f"class{c}").mkdir(parents=True)
+    with pytest.raises(DataNotFoundError, match="class folders train/<class>/ and test/<class>/ of images, 10 classes"):
+        locate_cifar("cifar10", tmp_path)

@@ -242,7 +242,10 @@ def test_gpus_come_from_the_flag_the_environment_or_nvidia_smi(monkeypatch, caps
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert devices.visible_gpus() == []
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    monkeypatch.setattr(devices.shutil, "which", lambda name: None)  # no driver: no GPUs, said in one line
+    monkeypatch.setattr(devices.shutil, "which", lambda name: None)
+    monkeypatch.setattr(devices, "nvidia_device_files", lambda: [])  # a CPU machine: no GPUs, nothing to say
+    assert devices.visible_gpus() == [] and capsys.readouterr().err == ""
+    monkeypatch.setattr(devices, "nvidia_device_files", lambda: ["/dev/nvidia0"])  # GPUs, no nvidia-smi: said
     assert devices.visible_gpus() == []
     said = capsys.readouterr().err.strip().splitlines()
     assert len(said) == 1 and "nvidia-smi is not on the PATH" in said[0] and "not pinned" in said[0]

@@ -1,6 +1,10 @@
-"""CIFAR-10/100: torchvision's data sets, or the same pixels stored as numpy arrays (``.npz``)."""
+"""CIFAR-10/100: torchvision's data sets, the same pixels stored as numpy arrays (``.npz``), or images in class
+folders (``train/<class>/``, ``test/<class>/``, e.g. the JPEG edition of CIFAR-10)."""
 from __future__ import annotations
 
+import io
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +13,10 @@ from torch.utils.data import Dataset
 from torchvision import datasets
 
 from harness.errors import DataNotFoundError
-from harness.fingerprint import find_cifar_npz
+from harness.fingerprint import CIFAR_CLASSES, data_fingerprint, find_cifar_folders, find_cifar_npz
+from harness.io import atomic_write_bytes
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 _TORCHVISION = {"cifar10": (datasets.CIFAR10, "cifar-10-batches-py"), "cifar100": (datasets.CIFAR100, "cifar-100-python")}
 
 
@@ -33,20 +39,65 @@ class ArrayImageDataset(Dataset):
         return (self.transform(image) if self.transform else image), self.targets[index]
 
 
-def locate_cifar(name: str, root: Path, download: bool = False) -> Path | None:
-    """The ``.npz`` holding CIFAR ``name`` under ``root``, or None where torchvision's own folder is there (or
-    will be downloaded); :class:`DataNotFoundError` with what to put where otherwise."""
+@dataclass(frozen=True)
+class CifarSource:
+    """Where CIFAR ``name`` is under a data root, in one of three forms: torchvision's folder (``torchvision``,
+    also where it will be downloaded), arrays in a ``.npz`` (``npz``), or images in class folders
+    (``folders``: ``train/<class>/*.jpg``, ``test/<class>/*.jpg``, decoded once into a cached ``.npz``)."""
+
+    kind: str
+    path: Path
+
+
+def locate_cifar(name: str, root: Path, download: bool = False) -> CifarSource:
+    """Where CIFAR ``name`` is under ``root`` (see :class:`CifarSource`); :class:`DataNotFoundError` with what
+    to put where otherwise. Cheap: no image is opened."""
     root = Path(root)
     folder = _TORCHVISION[name][1]
     if (root / folder).is_dir() or download:
-        return None
+        return CifarSource("torchvision", root)
     npz_path = find_cifar_npz(root, name)
-    if npz_path is None:
-        raise DataNotFoundError(
-            f"{name} not found under {root}: put torchvision's '{folder}/' folder there "
-            f"(or a {name}*.npz with x_train/y_train/x_test/y_test), or pass --download on a machine with internet"
-        )
-    return npz_path
+    if npz_path is not None:
+        return CifarSource("npz", npz_path)
+    images = find_cifar_folders(root, name)
+    if images is not None:
+        return CifarSource("folders", images)
+    raise DataNotFoundError(
+        f"{name} not found under {root}: put torchvision's '{folder}/' folder there (or a {name}*.npz with "
+        f"x_train/y_train/x_test/y_test, or class folders train/<class>/ and test/<class>/ of images, "
+        f"{CIFAR_CLASSES[name]} classes), or pass --download on a machine with internet"
+    )
+
+
+def decoded_cache() -> Path:
+    """Where image folders are kept decoded: ``$MIXBENCH_CACHE/decoded`` (default ``~/.cache/mixbench/decoded``),
+    not the data root, which may be read-only."""
+    return Path(os.environ.get("MIXBENCH_CACHE", Path.home() / ".cache" / "mixbench")) / "decoded"
+
+
+def decode_class_folders(name: str, folder: Path) -> Path:
+    """The ``.npz`` (x_train, y_train, x_test, y_test, label_names) of CIFAR ``name`` in class folders under
+    ``folder``, decoded on first use and cached by the folder's fingerprint (file names and sizes), so that
+    later runs read one array file."""
+    fingerprint = data_fingerprint(name, folder).rsplit(":", 1)[-1]
+    cached = decoded_cache() / f"{name}-{fingerprint}.npz"
+    if cached.is_file():
+        return cached
+    arrays = {}
+    classes = sorted(d.name for d in (folder / "train").iterdir() if d.is_dir())
+    for split in ("train", "test"):
+        images, labels = [], []
+        for label, cls in enumerate(classes):
+            for path in sorted(p for p in (folder / split / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+                with Image.open(path) as image:
+                    images.append(np.asarray(image.convert("RGB")))
+                labels.append(label)
+        if not images or any(im.shape != images[0].shape for im in images):
+            raise DataNotFoundError(f"{folder / split}: expected images of one size in {len(classes)} class folders")
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = np.stack(images), np.asarray(labels, dtype=np.int64)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays, label_names=np.asarray(classes))
+    return atomic_write_bytes(cached, buffer.getvalue())
 
 
 def download_cifar(name: str, root: Path) -> None:
@@ -66,12 +117,13 @@ def load_cifar(name: str, root: Path, train: bool, transform=None, download: boo
     """CIFAR-10 or -100 split from ``root``.
 
     Looks for torchvision's folder (``cifar-10-batches-py`` / ``cifar-100-python``), then for arrays in
-    ``<name>*.npz`` (keys ``x_train, y_train, x_test, y_test``; CIFAR-100 ``y_*_fine``). Downloads only
-    when ``download`` is set.
+    ``<name>*.npz`` (keys ``x_train, y_train, x_test, y_test``; CIFAR-100 ``y_*_fine``), then for images in
+    class folders (decoded once, cached). Downloads only when ``download`` is set.
     """
-    npz_path = locate_cifar(name, root, download)
-    if npz_path is None:
+    source = locate_cifar(name, root, download)
+    if source.kind == "torchvision":
         return _TORCHVISION[name][0](str(root), train=train, transform=transform, download=download)
+    npz_path = source.path if source.kind == "npz" else decode_class_folders(name, source.path)
     split = "train" if train else "test"
     with np.load(npz_path, allow_pickle=False) as arrays:
         label_key = f"y_{split}_fine" if f"y_{split}_fine" in arrays else f"y_{split}"
