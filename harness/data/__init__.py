@@ -17,6 +17,7 @@ from harness.data.localization import check_cub, imagenet_metadata, load_cub, lo
 from harness.data.synthetic import CLASSES, SyntheticSpec, generate
 from harness.data.synthetic_dataset import SyntheticDataset
 from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD, cifar_transforms, imagenet_transforms, with_policy
+from harness.models.cifar_net import CIFAR_MEAN, CIFAR_STD
 from harness.errors import HarnessError, UnknownNameError
 from harness.localization.protocol import eval_sizes
 from harness.paths import data_root
@@ -34,6 +35,8 @@ class DataBundle:
     test: Dataset
     num_classes: int
     image_size: int
+    mean: tuple[float, ...] = IMAGENET_MEAN  # the normalisation of its transforms (the device pipeline repeats it)
+    std: tuple[float, ...] = IMAGENET_STD
 
 
 def check_data(name: str, root: Path | None = None, download: bool = False) -> None:
@@ -63,6 +66,7 @@ def build_datasets(name: str, root: Path | None = None, *, download: bool = Fals
     if name not in DATASETS:
         raise UnknownNameError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
     root = data_root(root)
+    mean, std = IMAGENET_MEAN, IMAGENET_STD  # every family's but CIFAR's
     if name == "synthetic":
         spec = SyntheticSpec(image_size=image_size or SyntheticSpec.image_size)
         folder = generate(root, spec)
@@ -71,7 +75,7 @@ def build_datasets(name: str, root: Path | None = None, *, download: bool = Fals
         train, test = SyntheticDataset(folder, "train", train_tf), SyntheticDataset(folder, "val", test_tf)
         size = spec.image_size
     elif name in ("cifar10", "cifar100"):
-        size = 32
+        size, mean, std = 32, CIFAR_MEAN, CIFAR_STD
         train_tf, test_tf = cifar_transforms(size)
         train_tf = with_policy(train_tf, policy)
         train = load_cifar(name, root, True, train_tf, download)
@@ -89,7 +93,7 @@ def build_datasets(name: str, root: Path | None = None, *, download: bool = Fals
         else:
             train = load_imagenet(root, True, train_tf)
             test = load_imagenet_boxes(root, test_tf, eval_transform=eval_transform)
-    return DataBundle(name, train, test, NUM_CLASSES[name], size)
+    return DataBundle(name, train, test, NUM_CLASSES[name], size, mean, std)
 
 
 def balanced_subset(dataset: Dataset, size: int, seed: int = 0) -> Dataset:

@@ -7,6 +7,7 @@ from typing import Any
 from harness.fingerprint import data_fingerprint
 from harness.tasks.base import Task, Unrunnable
 from harness.train import RunConfig
+from harness.train.config import DEVICE_PIPELINE_DATASETS
 
 
 def method_params(method: str, row_params: dict[str, Any], defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -18,6 +19,11 @@ def method_params(method: str, row_params: dict[str, Any], defaults: dict[str, d
     for part in parts:
         params[part] = {**defaults.get(part, {}), **row_params.get(part, {})}
     return params
+
+
+def default_pipeline(dataset: str, data_policy: str | None, world_size: int) -> str:
+    """``device`` for small images with the paper's plain CIFAR augmentation on one process, else ``loader``."""
+    return "device" if dataset in DEVICE_PIPELINE_DATASETS and data_policy is None and world_size == 1 else "loader"
 
 
 def milestone_epochs(fractions: list[float], epochs: int) -> list[int]:
@@ -43,6 +49,7 @@ class ClassificationTask(Task):
         if settings.get("require_stand_in") and paper_model not in model_map:
             raise Unrunnable(f"no {scale}-scale stand-in for {paper_model}")
         epochs = overrides.get("epochs") or settings["epochs"]
+        world_size = overrides.get("gpus_per_job") or settings.get("gpus", 1)
         return RunConfig(
             dataset=settings["dataset"], image_size=settings.get("image_size"), model=model_map.get(paper_model, paper_model),
             model_kwargs=dict(row.model_kwargs), data_policy=row.data_policy, method=row.method,
@@ -53,7 +60,8 @@ class ClassificationTask(Task):
             plugins=list(overrides.get("plugins", [])), train_subset=settings.get("train_subset"),
             data_fingerprint=data_fingerprint(settings["dataset"], overrides.get("data_root")),
             sync_bn=settings.get("sync_bn", False),
-            world_size=overrides.get("gpus_per_job") or settings.get("gpus", 1), compile=overrides.get("compile", False),
+            world_size=world_size, compile=overrides.get("compile", False),
+            input_pipeline=overrides.get("input_pipeline") or default_pipeline(settings["dataset"], row.data_policy, world_size),
         )
 
     def check_data(self, config):

@@ -14,7 +14,10 @@ from harness.train.files import RECORD
 # whichever machine or folder produced it.
 # init_from is a path: the job that fine-tunes carries its backbone's identity in its own hash.
 # Options added after the first records were written: hashed only when set.
-OPTIONAL = frozenset({"head_lr", "init_from", "train_subset", "world_size", "sync_bn", "data_fingerprint"})
+OPTIONAL = frozenset({"head_lr", "init_from", "train_subset", "world_size", "sync_bn", "data_fingerprint",
+                      "input_pipeline"})
+INPUT_PIPELINES = ("loader", "device")
+DEVICE_PIPELINE_DATASETS = ("synthetic", "cifar10", "cifar100")  # small images the device pipeline can hold
 NOT_HASHED = frozenset({"data_root", "device", "num_workers", "download", "plugins", "labels", "init_from", "compile"})
 
 
@@ -43,6 +46,9 @@ class RunConfig:
     train_subset: int | None = None  # train on a fixed class-balanced subset of this many images (the mini scale)
     # what the data set's files were when the run was planned (harness.fingerprint): other data, another run
     data_fingerprint: str | None = None
+    # "loader": torchvision transforms in a DataLoader; "device": small images held on the training device and
+    # augmented there in batches (harness.data.device_pipeline; other random draws, so part of the identity)
+    input_pipeline: str = "loader"
     # data-parallel processes (one per GPU; gloo processes on a CPU). Hashed: batch-level methods mix within each
     # rank's share of the batch, so the result depends on it. lr is for the global batch, never rescaled.
     world_size: int = 1
@@ -61,6 +67,8 @@ class RunConfig:
             raise HarnessError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
         if self.world_size < 1 or self.batch_size % self.world_size:
             raise HarnessError(f"batch_size {self.batch_size} must split evenly over world_size {self.world_size} processes")
+        if self.input_pipeline not in INPUT_PIPELINES:
+            raise HarnessError(f"input_pipeline must be one of {', '.join(INPUT_PIPELINES)}, not {self.input_pipeline!r}")
         if any(m < 1 or m > self.epochs for m in self.milestones):
             raise HarnessError(f"milestones {self.milestones} must lie within 1..{self.epochs}")
 

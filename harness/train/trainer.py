@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from harness import augment
 from harness.data import balanced_subset, build_datasets
+from harness.data.device_pipeline import DeviceBatches, uint8_images
 from harness.errors import DataNotFoundError, HarnessError, NonFiniteLossError
 from harness.fingerprint import data_fingerprint
 from harness.io import CorruptFileError, atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
@@ -51,6 +52,34 @@ def resolve_device(name: str, ranks: Ranks = Ranks()) -> torch.device:
     if ranks.distributed and device.type == "cuda":
         device = torch.device("cuda", ranks.local_rank % torch.cuda.device_count())
     return device
+
+
+def loaders(data, cfg: RunConfig, order: torch.Generator, sampler, ranks: Ranks, cuda: bool) -> tuple[DataLoader, DataLoader]:
+    """Training and test DataLoaders through the data set's transforms. Training loader processes start anew
+    each epoch, seeded from the data-order stream (or, data-parallel, the rank's torch stream) that the checkpoint
+    keeps: a resumed run draws what the uninterrupted one drew. The test loader's deterministic transforms need
+    no seed; its own generator keeps it off the torch stream."""
+    train = DataLoader(data.train, cfg.batch_size // ranks.world_size, shuffle=sampler is None, sampler=sampler,
+                       drop_last=True, generator=order if sampler is None else None, num_workers=cfg.num_workers,
+                       pin_memory=cuda)
+    test = DataLoader(shard(data.test, ranks), max(cfg.batch_size, 128), shuffle=False,
+                      generator=torch.Generator().manual_seed(cfg.seed), num_workers=cfg.num_workers, pin_memory=cuda,
+                      persistent_workers=cfg.num_workers > 0)
+    return train, test
+
+
+def device_batches(data, cfg: RunConfig, order: torch.Generator, device: torch.device) -> tuple[DeviceBatches, DeviceBatches]:
+    """Training and test batches from the splits held on ``device`` (:mod:`harness.data.device_pipeline`)."""
+    if cfg.world_size > 1 or cfg.data_policy:
+        raise HarnessError("the device input pipeline runs one process without a data policy: use input_pipeline loader")
+    splits = [uint8_images(split) for split in (data.train, data.test)]
+    if any(split is None for split in splits):
+        raise HarnessError(f"the device input pipeline needs {cfg.dataset} as image arrays: use input_pipeline loader")
+    (train_images, train_labels), (test_images, test_labels) = splits
+    train = DeviceBatches(train_images, train_labels, cfg.batch_size, device, data.mean, data.std, augment=True,
+                          order=order, seed=cfg.seed)
+    test = DeviceBatches(test_images, test_labels, max(cfg.batch_size, 128), device, data.mean, data.std, augment=False)
+    return train, test
 
 
 def check_fingerprint(config: RunConfig) -> str:
@@ -196,17 +225,13 @@ class Trainer:
         cuda = device.type == "cuda"
         if cuda:
             torch.cuda.set_device(device)
-        sampler = (DistributedSampler(data.train, ranks.world_size, ranks.rank, shuffle=True, seed=cfg.seed, drop_last=True)
-                   if ranks.distributed else None)
-        # Training loader processes start anew each epoch, seeded from the data-order stream (or, data-parallel,
-        # the rank's torch stream) that the checkpoint keeps: a resumed run draws what the uninterrupted one drew.
-        train_loader = DataLoader(data.train, cfg.batch_size // ranks.world_size, shuffle=sampler is None, sampler=sampler,
-                                  drop_last=True, generator=order if sampler is None else None,
-                                  num_workers=cfg.num_workers, pin_memory=cuda)
-        # The test loader's deterministic transforms need no seed; its own generator keeps it off the torch stream.
-        test_loader = DataLoader(shard(data.test, ranks), max(cfg.batch_size, 128), shuffle=False,
-                                 generator=torch.Generator().manual_seed(cfg.seed), num_workers=cfg.num_workers,
-                                 pin_memory=cuda, persistent_workers=cfg.num_workers > 0)
+        if cfg.input_pipeline == "device":
+            sampler = None
+            train_loader, test_loader = device_batches(data, cfg, order, device)
+        else:
+            sampler = (DistributedSampler(data.train, ranks.world_size, ranks.rank, shuffle=True, seed=cfg.seed,
+                                          drop_last=True) if ranks.distributed else None)
+            train_loader, test_loader = loaders(data, cfg, order, sampler, ranks, cuda)
         model = create_model(cfg.model, data.num_classes, **cfg.model_kwargs)
         if cfg.sync_bn and ranks.distributed:
             if not cuda:
@@ -242,6 +267,8 @@ class Trainer:
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
             order.set_state(state["data_order"])
+            if "input_rng" in state:
+                train_loader.load_state_dict(state["input_rng"])
             mine = state.get("rank_states", [state])[ranks.rank]  # each rank's random streams (rank 0's at the top)
             aug.load_state_dict(mine["augment"])
             torch.set_rng_state(mine["torch_rng"])
@@ -273,6 +300,7 @@ class Trainer:
                     self._save(epoch, curve, writer, row, {
                         "config_hash": cfg.config_hash(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "schedule": schedule.state_dict(), "data_order": order.get_state(), **streams,
+                        **({"input_rng": train_loader.state_dict()} if cfg.input_pipeline == "device" else {}),
                         **({"rank_states": rank_states} if ranks.distributed else {}),
                         "curve": curve, "wall_time_s": wall_time, "incidents": self.incidents,
                     })
