@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpus-per-job", type=int, help="train every classification job data-parallel on this many "
                         "GPUs (processes on a CPU), overriding the protocol's gpus; changes the runs' identity")
     parser.add_argument("--compile", action="store_true", help="torch.compile each training run's forward (GPU; not part of a run's identity)")
-    parser.add_argument("--workers", type=int, default=0, help="data-loading processes per job")
+    parser.add_argument("--workers", type=int, default=0, help="data-loading processes per job (loader pipeline)")
+    parser.add_argument("--input-pipeline", choices=("auto", "loader"), default="auto", help="auto (default): the "
+                        "device-resident pipeline for CIFAR and generated data on one process, else torchvision's "
+                        "transforms in a DataLoader; loader: the DataLoader everywhere. Part of the runs' identity")
     cluster = parser.add_argument_group("executor", "where jobs run: local processes (default) or Slurm through submitit")
     cluster.add_argument("--executor", choices=("local", "slurm"), default="local")
     cluster.add_argument("--slurm-local", action="store_true", help="with --executor slurm: submitit's LocalExecutor "
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         download(tables, protocols, args.scale, args.data_root)
     overrides = {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
                  "plugins": plugins, "epochs": args.epochs, "gpus_per_job": args.gpus_per_job,
-                 "compile": args.compile}
+                 "compile": args.compile, "input_pipeline": None if args.input_pipeline == "auto" else args.input_pipeline}
     jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds, methods=args.methods,
                          overrides=overrides, catalog=catalog)
     if args.plan:

@@ -38,6 +38,7 @@ def test_contract(name, mode, b):
 
 
 @pytest.mark.parametrize("name", METHODS)
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_runs_on_gpu_with_the_same_draws_as_cpu(name):
     images, labels = batch(8)

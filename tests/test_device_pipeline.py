@@ -87,3 +87,17 @@ def test_a_run_through_the_device_pipeline_resumes_exactly(data_root, tmp_path):
     assert_same_run(resumed, straight, tmp_path / "resumed", tmp_path / "straight")
     loader = Trainer(tiny(data_root), tmp_path / "loader", progress=False).run()
     assert loader["config_hash"] != straight["config_hash"]  # other draws: another run
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_the_device_pipeline_draws_and_crops_on_a_gpu_as_on_the_cpu():
+    images, labels = random_images(64), torch.arange(64)
+    runs = []
+    for device in ("cpu", "cuda"):
+        batches = DeviceBatches(images, labels, 16, torch.device(device), CIFAR_MEAN, CIFAR_STD, augment=True,
+                                order=torch.Generator().manual_seed(0), seed=5)
+        runs.append([(x.cpu(), y.cpu()) for x, y in batches])
+    for (x_cpu, y_cpu), (x_gpu, y_gpu) in zip(*runs):
+        assert torch.equal(y_cpu, y_gpu)
+        torch.testing.assert_close(x_gpu, x_cpu, rtol=0, atol=1e-5)

@@ -34,10 +34,16 @@ def write_record(job, index: int) -> None:
         "git": {"commit": "abc", "dirty": False}, "packages": {"torch": "2"}, "hardware": {"device": "cpu", "cpu_count": 2}}))
 
 
-def test_report_renders_from_fixture_records(tmp_path):
+def recorded_run(tmp_path: Path):
+    """The fixture tables with a record for every job: (tables, jobs, cells)."""
     tables, jobs, cells = fixture_run(tmp_path)
     for index, job in enumerate(jobs):
         write_record(job, index)
+    return tables, jobs, cells
+
+
+def test_report_renders_from_fixture_records(tmp_path):
+    tables, jobs, cells = recorded_run(tmp_path)
     paths = build_report(tables, jobs, cells, paper_values(), "smoke", tmp_path / "reports")
     markdown = paths["markdown"].read_text()
     for table in tables:
@@ -147,9 +153,7 @@ def test_the_html_renders_the_legend_keeps_to_the_window_and_marks_non_paper_fig
     import re
     from html.parser import HTMLParser
 
-    tables, jobs, cells = fixture_run(tmp_path)
-    for index, job in enumerate(jobs):
-        write_record(job, index)
+    tables, jobs, cells = recorded_run(tmp_path)
     paths = build_report(tables, jobs, cells, paper_values(), "smoke", tmp_path / "reports")
     html = paths["html"].read_text()
 
@@ -195,9 +199,7 @@ def test_the_curves_show_whole_epochs(tmp_path, monkeypatch):
 
     drawn = []
     monkeypatch.setattr(build, "figure_png", lambda fig: drawn.append(fig) or b"png")
-    tables, jobs, cells = fixture_run(tmp_path)
-    for index, job in enumerate(jobs):
-        write_record(job, index)
+    tables, jobs, cells = recorded_run(tmp_path)
     t7 = next(t for t in tables if t.id == "T7_cifar10_pyr200")
     build.curves_figure(t7, build.table_frame(t7, cells, paper_values()), "smoke")
     ticks = [t for t in drawn[0].axes[0].get_xticks() if 1 <= t <= 2]
