@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +205,22 @@ def test_the_curves_show_whole_epochs(tmp_path, monkeypatch):
     build.curves_figure(t7, build.table_frame(t7, cells, paper_values()), "smoke")
     ticks = [t for t in drawn[0].axes[0].get_xticks() if 1 <= t <= 2]
     assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+@pytest.mark.skipif(not any(shutil.which(b) for b in ("chromium", "chromium-browser")), reason="needs Chromium (apt install chromium)")
+def test_the_page_fits_a_1400_pixel_window_in_chromium(tmp_path):
+    """Rendered by headless Chromium at 1,400 px: the page never scrolls sideways (wide tables scroll in their own
+    box) and no figure is wider than the window."""
+    tables, jobs, cells = recorded_run(tmp_path)
+    paths = build_report(tables, jobs, cells, paper_values(), "smoke", tmp_path / "reports")
+    probe = ("<script>const w = innerWidth; document.body.dataset.page = document.documentElement.scrollWidth;"
+             "document.body.dataset.images = [...document.images].filter(i => i.getBoundingClientRect().right > w).length;"
+             "</script></body>")
+    (tmp_path / "reports" / "probe.html").write_text(paths["html"].read_text().replace("</body>", probe))
+    browser = next(shutil.which(b) for b in ("chromium", "chromium-browser") if shutil.which(b))
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000", "--dump-dom",
+                          (tmp_path / "reports" / "probe.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
+    import re
+
+    page, images = int(re.search(r'data-page="(\d+)"', dom).group(1)), int(re.search(r'data-images="(\d+)"', dom).group(1))
+    assert page <= 1400 and images == 0
