@@ -27,7 +27,7 @@ SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones
               "model_map", "cost", "require_stand_in", "weight_decay", "head_lr", "init_from", "cam_threshold",
               "detector", "backbone_checkpoint", "schedule_fraction", "eval_transform", "rows", "train_subset",
               "embed_size", "hidden_size", "min_count", "max_length", "beam_size", "evaluation", "epsilon", "ood_sets",
-              "hole_steps", "pairs", "gpus", "sync_bn"}
+              "hole_steps", "pairs", "gpus", "sync_bn", "input_pipeline"}
 
 
 @dataclass(frozen=True)

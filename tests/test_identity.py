@@ -122,3 +122,15 @@ def test_transfer_rows_name_the_network_that_ran_not_the_papers(scale, tmp_path)
         assert ood and {j.config["model"] for j in ood} == {"pyramidnet110_a64"}
     else:
         assert "resnet50" not in {j.config["model"] for j in jobs}
+
+
+def test_records_name_the_packages_that_compute_their_metrics_and_the_report_says_how_captions_were_encoded():
+    from harness.tasks import TASKS
+    from harness.train.provenance import package_versions
+
+    assert {"mmdet", "mmcv", "mmengine"} <= set(package_versions("detection"))
+    assert package_versions("detection")["mmdet"] == "3.3.0"
+    assert "pycocoevalcap" in package_versions("captioning") and "opencv-python" in package_versions("localization")
+    assert "mmdet" not in package_versions()  # a classification record lists the training stack only
+    note = TASKS["captioning"].measured_note
+    assert "FROZEN" in note and "stevehuanghe/image_captioning" in note

@@ -61,7 +61,8 @@ class ClassificationTask(Task):
             data_fingerprint=data_fingerprint(settings["dataset"], overrides.get("data_root")),
             sync_bn=settings.get("sync_bn", False),
             world_size=world_size, compile=overrides.get("compile", False),
-            input_pipeline=overrides.get("input_pipeline") or default_pipeline(settings["dataset"], row.data_policy, world_size),
+            input_pipeline=(overrides.get("input_pipeline") or settings.get("input_pipeline")
+                            or default_pipeline(settings["dataset"], row.data_policy, world_size)),
         )
 
     def check_data(self, config):
