@@ -82,6 +82,41 @@ def device_batches(data, cfg: RunConfig, order: torch.Generator, device: torch.d
     return train, test
 
 
+def build_network(cfg: RunConfig, num_classes: int, device: torch.device, ranks: Ranks):
+    """(model, what trains it: the model, its DDP wrapper and/or compiled form, the augmentation attached to it).
+    Data-parallel: the same initial weights (DDP broadcasts rank 0's), then each rank its own data-side draws."""
+    cuda = device.type == "cuda"
+    model = create_model(cfg.model, num_classes, **cfg.model_kwargs)
+    if cfg.sync_bn and ranks.distributed:
+        if not cuda:
+            raise HarnessError("sync_bn needs GPUs: SyncBatchNorm does not run on the CPU")
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    model = model.to(device)
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    aug = augment.build(cfg.method, num_classes, seed=rank_seed(cfg.seed, ranks.rank), **cfg.method_params)
+    aug.attach(model)
+    if cfg.init_from:
+        load_backbone(model, Path(cfg.init_from))
+    trained = model
+    if ranks.distributed:
+        trained = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+        torch.manual_seed(rank_seed(cfg.seed, ranks.rank))
+    if cfg.compile:
+        trained = torch.compile(trained)
+    return model, trained, aug
+
+
+def build_optimizer(model: torch.nn.Module, cfg: RunConfig):
+    """SGD (the classifier at ``head_lr`` when fine-tuning) and its step schedule."""
+    head = {id(p) for p in model.get_classifier().parameters()}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in head]},
+              {"params": [p for p in model.parameters() if id(p) in head], "lr": cfg.head_lr or cfg.lr}]
+    optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+                                weight_decay=cfg.weight_decay)
+    return optimizer, torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg.milestones, gamma=cfg.gamma)
+
+
 def check_fingerprint(config: RunConfig) -> str:
     """The fingerprint of the data under ``data_root`` (:mod:`harness.fingerprint`); an error where they are not
     those the run was planned with (changed since): its record would name data it did not see."""
@@ -225,37 +260,9 @@ class Trainer:
         cuda = device.type == "cuda"
         if cuda:
             torch.cuda.set_device(device)
-        if cfg.input_pipeline == "device":
-            sampler = None
-            train_loader, test_loader = device_batches(data, cfg, order, device)
-        else:
-            sampler = (DistributedSampler(data.train, ranks.world_size, ranks.rank, shuffle=True, seed=cfg.seed,
-                                          drop_last=True) if ranks.distributed else None)
-            train_loader, test_loader = loaders(data, cfg, order, sampler, ranks, cuda)
-        model = create_model(cfg.model, data.num_classes, **cfg.model_kwargs)
-        if cfg.sync_bn and ranks.distributed:
-            if not cuda:
-                raise HarnessError("sync_bn needs GPUs: SyncBatchNorm does not run on the CPU")
-            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        model = model.to(device)
-        if cuda:
-            model = model.to(memory_format=torch.channels_last)
-        aug = augment.build(cfg.method, data.num_classes, seed=rank_seed(cfg.seed, ranks.rank), **cfg.method_params)
-        aug.attach(model)
-        if cfg.init_from:
-            load_backbone(model, Path(cfg.init_from))
-        trained = model
-        if ranks.distributed:  # same initial weights (DDP broadcasts rank 0's), then each rank its own data-side draws
-            trained = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
-            torch.manual_seed(rank_seed(cfg.seed, ranks.rank))
-        if cfg.compile:
-            trained = torch.compile(trained)
-        head = {id(p) for p in model.get_classifier().parameters()}
-        groups = [{"params": [p for p in model.parameters() if id(p) not in head]},
-                  {"params": [p for p in model.parameters() if id(p) in head], "lr": cfg.head_lr or cfg.lr}]
-        optimizer = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                                    weight_decay=cfg.weight_decay)
-        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=cfg.milestones, gamma=cfg.gamma)
+        sampler, train_loader, test_loader = self._batches(data, order)
+        model, trained, aug = build_network(cfg, data.num_classes, device, ranks)
+        optimizer, schedule = build_optimizer(model, cfg)
         loss_fn = SoftTargetCrossEntropy()
         autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
 
@@ -263,19 +270,7 @@ class Trainer:
         wall_time = 0.0
         state = self._restore()
         if state is not None:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["schedule"])
-            order.set_state(state["data_order"])
-            if "input_rng" in state:
-                train_loader.load_state_dict(state["input_rng"])
-            mine = state.get("rank_states", [state])[ranks.rank]  # each rank's random streams (rank 0's at the top)
-            aug.load_state_dict(mine["augment"])
-            torch.set_rng_state(mine["torch_rng"])
-            if cuda and mine.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(mine["cuda_rng"], device)
-            curve, wall_time = state["curve"], state["wall_time_s"]
-            self.incidents = state.get("incidents", []) + self.incidents
+            curve, wall_time = self._resume(state, (model, optimizer, schedule, aug), order, train_loader)
 
         from torch.utils.tensorboard import SummaryWriter  # slow import: only once training starts
 
@@ -321,6 +316,33 @@ class Trainer:
         }
         atomic_write_json(self.run_dir / RECORD, record)
         return record
+
+    def _batches(self, data, order: torch.Generator):
+        """(the distributed sampler or None, training batches, test batches) through the configured pipeline."""
+        cfg, ranks = self.config, self.ranks
+        if cfg.input_pipeline == "device":
+            return (None, *device_batches(data, cfg, order, self.device))
+        sampler = (DistributedSampler(data.train, ranks.world_size, ranks.rank, shuffle=True, seed=cfg.seed,
+                                      drop_last=True) if ranks.distributed else None)
+        return (sampler, *loaders(data, cfg, order, sampler, ranks, self.device.type == "cuda"))
+
+    def _resume(self, state: dict[str, Any], trained: tuple, order: torch.Generator, train_loader) -> tuple[list, float]:
+        """Load a checkpoint into (model, optimizer, schedule, augmentation) and the random streams (this rank's);
+        the curve so far and its wall time."""
+        model, optimizer, schedule, aug = trained
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        order.set_state(state["data_order"])
+        if "input_rng" in state:
+            train_loader.load_state_dict(state["input_rng"])
+        mine = state.get("rank_states", [state])[self.ranks.rank]  # each rank's random streams (rank 0's at the top)
+        aug.load_state_dict(mine["augment"])
+        torch.set_rng_state(mine["torch_rng"])
+        if self.device.type == "cuda" and mine.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(mine["cuda_rng"], self.device)
+        self.incidents = state.get("incidents", []) + self.incidents
+        return state["curve"], state["wall_time_s"]
 
     def _save(self, epoch: int, curve: list[dict[str, float]], writer, row: dict[str, float], checkpoint: dict[str, Any]) -> None:
         """Rank 0's writes after an epoch: best model, checkpoint (the previous one kept until the new one is
