@@ -224,3 +224,21 @@ def test_the_page_fits_a_1400_pixel_window_in_chromium(tmp_path):
 
     page, images = int(re.search(r'data-page="(\d+)"', dom).group(1)), int(re.search(r'data-images="(\d+)"', dom).group(1))
     assert page <= 1400 and images == 0
+
+
+def test_the_effect_against_the_baseline_has_its_standard_error_and_a_verdict_by_hand():
+    from harness.report.summary import effect
+
+    # difference -3, SE = sqrt(1/3 + 1/3) = 0.816: beyond 2 SE
+    assert effect("top1_err", 38.0, 1.0, 3, 41.0, 1.0, 3) == "-3.00 ± 0.82 (shown)"
+    assert effect("top1_acc", 38.0, 1.0, 3, 41.0, 1.0, 3) == "-3.00 ± 0.82 (reversed)"  # higher is better there
+    assert effect("top1_err", 40.0, 1.0, 3, 41.0, 1.0, 3) == "-1.00 ± 0.82 (not shown)"
+    assert effect("top1_err", 38.0, 0.0, 1, 41.0, 1.0, 3) == "—"  # one seed: no spread to judge by
+
+
+def test_the_report_gives_each_row_its_difference_to_the_baseline(tmp_path):
+    tables, jobs, cells = recorded_run(tmp_path)
+    markdown = build_report(tables, jobs, cells, paper_values(), "smoke", tmp_path / "reports")["markdown"].read_text()
+    assert "top1_err − Baseline ± SE" in markdown and "<em>shown</em>" not in markdown  # markdown keeps its *
+    html = (tmp_path / "reports" / "index.html").read_text()
+    assert "<em>shown</em>" in html

@@ -15,7 +15,7 @@ from harness.experiments import PAPER_SOURCE, Table
 from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from harness.orchestrate import Cell, Job
 from harness.plotting import figure_png, pyplot
-from harness.report.summary import LEGEND, format_summary_row, markdown_to_html, std_units, table_summary
+from harness.report.summary import LEGEND, effect, format_summary_row, markdown_to_html, std_units, table_summary
 from harness.tasks import TASKS
 from harness.train import FAILURE, RECORD
 from harness.train.files import DAMAGED_NOTE
@@ -110,6 +110,9 @@ def _signed(value: float | None) -> str:
 def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
     """Formatted cells for the markdown and HTML tables."""
     rows = []
+    headline = table.metrics[0]
+    base = frame[frame.row == table.baseline]
+    base = base.iloc[0] if len(base) else None
     for _, line in frame.iterrows():
         label = line["row"] + (" (not in paper)" if line["extra"] else "")
         cells = {"Row": label}
@@ -122,6 +125,10 @@ def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
             units = std_units(line[f"{metric}.best"], line[f"{metric}.best_std"], n, line[f"{metric}.paper"])
             cells[f"{metric} Δ/σ"] = "—" if units is None else f"{units:+.1f}"
             cells[f"{metric} last epoch"] = _fmt(line[f"{metric}.last"], line[f"{metric}.last_std"], n)
+        if base is not None:  # the headline metric against the baseline, over seeds, with a verdict
+            cells[f"{headline} − {table.baseline} ± SE"] = "" if line["row"] == table.baseline else effect(
+                headline, line[f"{headline}.best"], line[f"{headline}.best_std"], int(line[f"{headline}.n"]),
+                base[f"{headline}.best"], base[f"{headline}.best_std"], int(base[f"{headline}.n"]))
         cells["Status"] = line["status"]
         rows.append(cells)
     return rows

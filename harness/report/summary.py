@@ -16,6 +16,9 @@ LEGEND = (
     "that have both (1: the same ordering, 0: unrelated, −1: reversed; shown from 3 rows). **distance (σ)** is the "
     "median distance between a measured cell and the paper's figure in units of that cell's standard deviation "
     "over seeds (shown only where a cell has at least two seeds; about 2 or less is within seed noise). "
+    "In each table, **− baseline ± SE** is a row's best-epoch difference to the table's baseline with its "
+    "standard error over seeds (√(s²/n + s_b²/n_b), from two seeds on each side) and a verdict: the effect is "
+    "*shown* (better by more than 2 SE), *not shown*, or *reversed* (worse by more than 2 SE). "
     "A scale other than `paper` trains other models on other data for less time: there the sign and the "
     "ordering are the evidence, not the figures."
 )
@@ -25,6 +28,7 @@ def markdown_to_html(text: str) -> Markup:
     """The legend's inline markdown (``**bold**``, ```code```) as HTML, everything else escaped."""
     html = str(escape(text))
     html = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html)
+    html = re.sub(r"\*(.+?)\*", r"<em>\1</em>", html)
     return Markup(re.sub(r"`(.+?)`", r"<code>\1</code>", html))
 
 
@@ -68,3 +72,21 @@ def format_summary_row(summary: dict[str, Any]) -> dict[str, str]:
     rho = f"{summary['rho']:+.2f}" if summary["rho"] is not None else "—"
     units = f"{summary['std_units']:.1f}" if summary["std_units"] is not None else "— (1 seed)" if summary["compared"] else "—"
     return {"compared with paper": str(summary["compared"]), "sign as paper": sign, "ρ": rho, "distance (σ)": units}
+
+
+def lower_is_better(metric: str) -> bool:
+    """Errors go down when a method helps; accuracies, mAP, BLEU and AUROC go up."""
+    return metric.split(".")[-1].endswith("_err")
+
+
+def effect(metric: str, mean: float, std: float, n: int, base_mean: float, base_std: float, base_n: int) -> str:
+    """A row's difference to the baseline with its standard error (both over seeds) and a plain verdict: the
+    method's effect is ``shown`` (better by more than 2 SE), ``reversed`` (worse by more than 2 SE) or ``not
+    shown``; ``—`` with fewer than two seeds on either side."""
+    if n < 2 or base_n < 2 or any(_missing(v) for v in (mean, std, base_mean, base_std)):
+        return "—"
+    difference = mean - base_mean
+    error = math.sqrt(std ** 2 / n + base_std ** 2 / base_n)
+    better = -difference if lower_is_better(metric) else difference
+    verdict = "shown" if better > 2 * error else "reversed" if better < -2 * error else "not shown"
+    return f"{difference:+.2f} ± {error:.2f} ({verdict})"
