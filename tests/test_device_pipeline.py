@@ -100,3 +100,17 @@ def test_the_device_pipeline_draws_and_crops_on_a_gpu_as_on_the_cpu():
     for (x_cpu, y_cpu), (x_gpu, y_gpu) in zip(*runs):
         assert torch.equal(y_cpu, y_gpu)
         torch.testing.assert_close(x_gpu, x_cpu, rtol=0, atol=1e-5)
+
+
+def test_the_single_run_command_takes_the_same_default_pipeline_as_run_all(data_root, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run([sys.executable, "-m", "harness.train", "--dataset", "synthetic", "--image-size", "32",
+                             "--model", "resnet_tiny", "--epochs", "1", "--batch-size", "100", "--data-root", str(data_root),
+                             "--out", str(tmp_path / "run"), "--no-progress"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1], timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "record.json").read_text())["config"]["input_pipeline"] == "device"

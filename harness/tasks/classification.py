@@ -7,7 +7,7 @@ from typing import Any
 from harness.fingerprint import data_fingerprint
 from harness.tasks.base import Task, Unrunnable
 from harness.train import RunConfig
-from harness.train.config import DEVICE_PIPELINE_DATASETS
+from harness.train.config import default_pipeline
 
 
 def method_params(method: str, row_params: dict[str, Any], defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -19,11 +19,6 @@ def method_params(method: str, row_params: dict[str, Any], defaults: dict[str, d
     for part in parts:
         params[part] = {**defaults.get(part, {}), **row_params.get(part, {})}
     return params
-
-
-def default_pipeline(dataset: str, data_policy: str | None, world_size: int) -> str:
-    """``device`` for small images with the paper's plain CIFAR augmentation on one process, else ``loader``."""
-    return "device" if dataset in DEVICE_PIPELINE_DATASETS and data_policy is None and world_size == 1 else "loader"
 
 
 def milestone_epochs(fractions: list[float], epochs: int) -> list[int]:

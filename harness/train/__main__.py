@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness.cli import parse_params, run_cli
-from harness.train.config import RunConfig
+from harness.train.config import RunConfig, default_pipeline
 from harness.train.trainer import Trainer
 
 
@@ -34,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="data-parallel processes (default: torchrun's WORLD_SIZE); --lr is for the global batch")
     parser.add_argument("--sync-bn", action="store_true", help="batch norm over the global batch (GPUs)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training forward")
-    parser.add_argument("--workers", type=int, default=defaults.num_workers, help="data-loading processes")
+    parser.add_argument("--workers", type=int, default=defaults.num_workers, help="data-loading processes (loader pipeline)")
+    parser.add_argument("--input-pipeline", choices=("auto", "device", "loader"), default="auto",
+                        help="auto: the device-resident pipeline for CIFAR and generated data on one process, else the "
+                        "DataLoader (as run_all.py)")
     parser.add_argument("--out", type=Path, default=Path("results/manual"), help="run folder (default: results/manual/<hash>)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size, lr=args.lr, milestones=sorted(set(milestones)), weight_decay=args.weight_decay,
         image_size=args.image_size, seed=args.seed, device=args.device, num_workers=args.workers,
         world_size=args.world_size, sync_bn=args.sync_bn, compile=args.compile,
+        input_pipeline=default_pipeline(args.dataset, None, args.world_size) if args.input_pipeline == "auto" else args.input_pipeline,
     )
     run_dir = args.out / config.config_hash() if args.out == Path("results/manual") else args.out
     record = Trainer(config, run_dir, progress=not args.no_progress).run()

@@ -21,6 +21,11 @@ DEVICE_PIPELINE_DATASETS = ("synthetic", "cifar10", "cifar100")  # small images 
 NOT_HASHED = frozenset({"data_root", "device", "num_workers", "download", "plugins", "labels", "init_from", "compile"})
 
 
+def default_pipeline(dataset: str, data_policy: str | None, world_size: int) -> str:
+    """``device`` for small images with the paper's plain CIFAR augmentation on one process, else ``loader``."""
+    return "device" if dataset in DEVICE_PIPELINE_DATASETS and data_policy is None and world_size == 1 else "loader"
+
+
 @dataclass
 class RunConfig:
     """One training run: data, model, augmentation and the optimisation schedule (epochs are 1-based)."""
