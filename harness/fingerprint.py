@@ -12,20 +12,47 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from harness.paths import ROOT, data_root
+from harness.robustness.sets import ood_folder_candidates
 
 MISSING = "missing"
 INDEX_SUFFIXES = {".txt", ".json", ".xml", ".csv", ".meta"}  # small files whose content names the data
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}  # image files: named by their size, never read
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}  # torchvision's
+CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
 EDGE_BYTES = 1 << 16  # of a large binary file (torchvision's CIFAR batches): its size and first and last 64 KiB
 GENERATORS = {"synthetic": ("data/synthetic.py",), "synthetic_voc": ("data/synthetic.py", "data/voc_synthetic.py"),
               "synthetic_captions": ("data/synthetic.py", "captioning/data.py"), "ood_generated": ("robustness/ood_data.py",)}
 
 
-def find_cifar_npz(root: Path, name: str) -> Path | None:
+@dataclass(frozen=True)
+class CifarSource:
+    """Where CIFAR ``name`` is under a data root, in one of three forms: torchvision's folder (``torchvision``;
+    ``path`` is the data root torchvision takes), arrays in a ``.npz`` (``npz``), or images in class folders
+    (``folders``: ``train/<class>/*.jpg``, ``test/<class>/*.jpg``)."""
+
+    kind: str
+    path: Path
+
+
+def find_cifar(root: Path, name: str) -> CifarSource | None:
+    """CIFAR ``name`` under ``root``, in the loader's order of preference (torchvision's folder, an ``.npz``,
+    class folders), or None. Cheap: no image is opened."""
+    root = Path(root)
+    if (root / CIFAR_FOLDERS[name]).is_dir():
+        return CifarSource("torchvision", root)
+    npz = _find_cifar_npz(root, name)
+    if npz is not None:
+        return CifarSource("npz", npz)
+    folders = _find_cifar_folders(root, name)
+    return CifarSource("folders", folders) if folders is not None else None
+
+
+def _find_cifar_npz(root: Path, name: str) -> Path | None:
     """The first ``<name>*.npz`` under ``root`` or ``root/<name>`` whose name does not go on with a digit
     (``cifar10*`` must not take ``cifar100_subset.npz``)."""
     candidates = sorted(root.glob(f"{name}*.npz")) + sorted(root.glob(f"{name}/{name}*.npz"))
@@ -33,10 +60,7 @@ def find_cifar_npz(root: Path, name: str) -> Path | None:
     return candidates[0] if candidates else None
 
 
-CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
-
-
-def find_cifar_folders(root: Path, name: str) -> Path | None:
+def _find_cifar_folders(root: Path, name: str) -> Path | None:
     """A folder holding CIFAR ``name`` as images in class folders, ``train/<class>/`` and ``test/<class>/``
     (one folder a class, in the label order when sorted), under ``root``, ``root/<name>`` or ``root/<name>_jpeg``."""
     for folder in (root, root / name, root / f"{name}_jpeg"):
@@ -58,7 +82,7 @@ def _file_entry(path: Path, relative: str) -> bytes:
     if path.suffix.lower() == ".npz":
         with zipfile.ZipFile(path) as archive:
             return entry + "".join(f"{i.filename}:{i.file_size}:{i.CRC:08x};" for i in archive.infolist()).encode()
-    if path.suffix.lower() not in {".jpg", ".jpeg", ".png", ".bmp"} and size > 2 * EDGE_BYTES:
+    if path.suffix.lower() not in IMAGE_SUFFIXES and size > 2 * EDGE_BYTES:
         with open(path, "rb") as handle:
             head = handle.read(EDGE_BYTES)
             handle.seek(-EDGE_BYTES, os.SEEK_END)
@@ -98,15 +122,13 @@ def _generated(kind: str) -> str:
 
 
 def _cifar(name: str, root: Path) -> list[Path]:
-    """What the CIFAR loader reads, in its order of preference (harness.data.cifar.locate_cifar)."""
-    folder = root / CIFAR_FOLDERS[name]
-    if folder.is_dir():
-        return [folder]
-    npz = find_cifar_npz(root, name)
-    if npz:
-        return [npz]
-    images = find_cifar_folders(root, name)
-    return [images / "train", images / "test"] if images else [root / f"{name}*.npz"]
+    """What the CIFAR loader reads (:func:`find_cifar`); a path that does not exist where there is none."""
+    source = find_cifar(root, name)
+    if source is None:
+        return [root / f"{name}*.npz"]
+    if source.kind == "torchvision":
+        return [source.path / CIFAR_FOLDERS[name]]
+    return [source.path] if source.kind == "npz" else [source.path / "train", source.path / "test"]
 
 
 def _coco(root: Path) -> list[Path]:
@@ -134,8 +156,8 @@ def _sources(dataset: str, root: Path) -> list[Path]:
     if dataset == "coco":
         return _coco(root)
     if dataset.startswith("ood/"):  # one of ODIN's folders
-        name = dataset.removeprefix("ood/")
-        return [next((c for c in (root / "ood" / name, root / name) if c.is_dir()), root / "ood" / name)]
+        candidates = ood_folder_candidates(root, dataset.removeprefix("ood/"))
+        return [next((c for c in candidates if c.is_dir()), candidates[0])]
     raise ValueError(f"no fingerprint for data set {dataset!r}")
 
 

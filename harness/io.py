@@ -133,9 +133,7 @@ def load_torch(path: Path, map_location: Any = "cpu", allowed: list | None = Non
             raise CorruptFileError(f"{path}: unreadable ({err})") from err
         except (MemoryError, OSError):
             raise  # a transient failure (out of memory, an I/O error): the file may be fine, never sent aside
-        except RuntimeError as err:
-            if "out of memory" in str(err).lower():
-                raise
-            raise CorruptFileError(f"{path}: unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
-        except (EOFError, ValueError) as err:
+        except (RuntimeError, EOFError, ValueError) as err:
+            if isinstance(err, RuntimeError) and "out of memory" in str(err).lower():
+                raise  # transient, as above
             raise CorruptFileError(f"{path}: unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err

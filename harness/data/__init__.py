@@ -17,9 +17,9 @@ from harness.data.localization import check_cub, imagenet_metadata, load_cub, lo
 from harness.data.synthetic import CLASSES, SyntheticSpec, generate
 from harness.data.synthetic_dataset import SyntheticDataset
 from harness.data.transforms import IMAGENET_MEAN, IMAGENET_STD, cifar_transforms, imagenet_transforms, with_policy
-from harness.models.cifar_net import CIFAR_MEAN, CIFAR_STD
 from harness.errors import HarnessError, UnknownNameError
 from harness.localization.protocol import eval_sizes
+from harness.models.cifar_net import CIFAR_MEAN, CIFAR_STD
 from harness.paths import data_root
 
 DATASETS = ("synthetic", "cifar10", "cifar100", "imagenet", "cub", "imagenet_loc")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +12,10 @@ from torch.utils.data import Dataset
 from torchvision import datasets
 
 from harness.errors import DataNotFoundError
-from harness.fingerprint import CIFAR_CLASSES, data_fingerprint, find_cifar_folders, find_cifar_npz
+from harness.fingerprint import CIFAR_CLASSES, CIFAR_FOLDERS, IMAGE_SUFFIXES, CifarSource, data_fingerprint, find_cifar
 from harness.io import atomic_write_bytes
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-_TORCHVISION = {"cifar10": (datasets.CIFAR10, "cifar-10-batches-py"), "cifar100": (datasets.CIFAR100, "cifar-100-python")}
+_TORCHVISION = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}
 
 
 class ArrayImageDataset(Dataset):
@@ -39,34 +37,18 @@ class ArrayImageDataset(Dataset):
         return (self.transform(image) if self.transform else image), self.targets[index]
 
 
-@dataclass(frozen=True)
-class CifarSource:
-    """Where CIFAR ``name`` is under a data root, in one of three forms: torchvision's folder (``torchvision``,
-    also where it will be downloaded), arrays in a ``.npz`` (``npz``), or images in class folders
-    (``folders``: ``train/<class>/*.jpg``, ``test/<class>/*.jpg``, decoded once into a cached ``.npz``)."""
-
-    kind: str
-    path: Path
-
-
 def locate_cifar(name: str, root: Path, download: bool = False) -> CifarSource:
-    """Where CIFAR ``name`` is under ``root`` (see :class:`CifarSource`); :class:`DataNotFoundError` with what
-    to put where otherwise. Cheap: no image is opened."""
+    """Where CIFAR ``name`` is under ``root`` (:func:`harness.fingerprint.find_cifar`; torchvision's folder where
+    it will be downloaded); :class:`DataNotFoundError` with what to put where otherwise. Cheap: no image is opened."""
     root = Path(root)
-    folder = _TORCHVISION[name][1]
-    if (root / folder).is_dir() or download:
-        return CifarSource("torchvision", root)
-    npz_path = find_cifar_npz(root, name)
-    if npz_path is not None:
-        return CifarSource("npz", npz_path)
-    images = find_cifar_folders(root, name)
-    if images is not None:
-        return CifarSource("folders", images)
-    raise DataNotFoundError(
-        f"{name} not found under {root}: put torchvision's '{folder}/' folder there (or a {name}*.npz with "
-        f"x_train/y_train/x_test/y_test, or class folders train/<class>/ and test/<class>/ of images, "
-        f"{CIFAR_CLASSES[name]} classes), or pass --download on a machine with internet"
-    )
+    source = CifarSource("torchvision", root) if download else find_cifar(root, name)
+    if source is None:
+        raise DataNotFoundError(
+            f"{name} not found under {root}: put torchvision's '{CIFAR_FOLDERS[name]}/' folder there (or a {name}*.npz "
+            f"with x_train/y_train/x_test/y_test, or class folders train/<class>/ and test/<class>/ of images, "
+            f"{CIFAR_CLASSES[name]} classes), or pass --download on a machine with internet"
+        )
+    return source
 
 
 def decoded_cache() -> Path:
@@ -103,14 +85,14 @@ def decode_class_folders(name: str, folder: Path) -> Path:
 def download_cifar(name: str, root: Path) -> None:
     """Fetch CIFAR ``name`` into ``root`` with torchvision (both splits; nothing where its folder is there); a
     one-line error where it cannot be fetched (no internet)."""
-    if (Path(root) / _TORCHVISION[name][1]).is_dir():
+    if (Path(root) / CIFAR_FOLDERS[name]).is_dir():
         return
     try:
         for train in (True, False):
-            _TORCHVISION[name][0](str(root), train=train, download=True)
+            _TORCHVISION[name](str(root), train=train, download=True)
     except (OSError, RuntimeError) as err:  # urllib's URLError is an OSError
         raise DataNotFoundError(f"could not download {name} into {root} ({err}): put torchvision's "
-                                f"'{_TORCHVISION[name][1]}/' folder there yourself") from err
+                                f"'{CIFAR_FOLDERS[name]}/' folder there yourself") from err
 
 
 def load_cifar(name: str, root: Path, train: bool, transform=None, download: bool = False) -> Dataset:
@@ -122,13 +104,13 @@ def load_cifar(name: str, root: Path, train: bool, transform=None, download: boo
     """
     source = locate_cifar(name, root, download)
     if source.kind == "torchvision":
-        return _TORCHVISION[name][0](str(root), train=train, transform=transform, download=download)
+        return _TORCHVISION[name](str(root), train=train, transform=transform, download=download)
     npz_path = source.path if source.kind == "npz" else decode_class_folders(name, source.path)
     split = "train" if train else "test"
     with np.load(npz_path, allow_pickle=False) as arrays:
         label_key = f"y_{split}_fine" if f"y_{split}_fine" in arrays else f"y_{split}"
         labels = arrays[label_key]
-        num_classes = 100 if name == "cifar100" else 10
+        num_classes = CIFAR_CLASSES[name]
         if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
             raise DataNotFoundError(f"{npz_path}: {label_key} holds labels {labels.min()}..{labels.max()}, "
                                     f"not {name}'s 0..{num_classes - 1}: is this the right file?")

@@ -52,9 +52,14 @@ def crop_flip_normalize(images: torch.Tensor, offsets: torch.Tensor, flips: torc
     cols = torch.where(flips.to(device).unsqueeze(1), cols.flip(1), cols)
     crops = padded[torch.arange(batch, device=device).view(-1, 1, 1, 1), torch.arange(channels, device=device).view(1, -1, 1, 1),
                    rows.view(batch, 1, height, 1), cols.view(batch, 1, 1, width)]
-    mean_t = torch.tensor(mean, device=device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, device=device).view(1, -1, 1, 1)
-    return (crops.float() / 255.0 - mean_t) / std_t
+    return normalize(crops, mean, std)
+
+
+def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``[B, 3, H, W]`` uint8 -> float ``(x / 255 - mean) / std``, as ``ToDtype(scale=True)`` + ``Normalize``."""
+    mean_t = torch.tensor(mean, device=images.device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, device=images.device).view(1, -1, 1, 1)
+    return (images.float() / 255.0 - mean_t) / std_t
 
 
 class DeviceBatches:
@@ -79,10 +84,8 @@ class DeviceBatches:
         count = len(self.labels)
         if not self.augment:
             for start in range(0, count, self.batch_size):
-                chunk = self.images[start:start + self.batch_size]
-                yield crop_flip_normalize(chunk, torch.zeros(len(chunk), 2, dtype=torch.int64),
-                                          torch.zeros(len(chunk), dtype=torch.bool), 0, self.mean, self.std), \
-                    self.labels[start:start + self.batch_size]
+                batch = slice(start, start + self.batch_size)
+                yield normalize(self.images[batch], self.mean, self.std), self.labels[batch]
             return
         permutation = torch.randperm(count, generator=self.order)  # as the loader's RandomSampler draws it
         for step in range(len(self)):

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from harness.errors import DataNotFoundError, UnknownNameError
 from harness.io import atomic_directory
-from harness.robustness.sets import GENERATED, NOISE, ODIN_FOLDERS
+from harness.robustness.sets import GENERATED, NOISE, ODIN_FOLDERS, ood_folder_candidates
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 SIDE = 32
@@ -81,7 +81,7 @@ def generate_ood_sets(root: Path, count: int, seed: int = 0) -> Path:
 
 def locate_ood(root: Path, folder: str) -> Path:
     """ODIN's folder ``folder`` under ``root/ood`` (or ``root``); a one-line error naming the archive otherwise."""
-    for candidate in (Path(root) / "ood" / folder, Path(root) / folder):
+    for candidate in ood_folder_candidates(root, folder):
         if candidate.is_dir():
             return candidate
     raise DataNotFoundError(f"out-of-distribution set {folder!r} not found: unpack ODIN's {folder}.tar.gz "
