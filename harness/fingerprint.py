@@ -136,7 +136,8 @@ def _coco(root: Path) -> list[Path]:
         annotations = sorted((folder / "annotations").glob("captions_*.json"))
         if annotations:
             years = {a.stem.rsplit("_", 1)[1] for a in annotations}
-            return annotations + [folder / year for year in sorted(years)]
+            karpathy = [folder / "dataset_coco.json"] if (folder / "dataset_coco.json").is_file() else []  # his split
+            return annotations + karpathy + [folder / year for year in sorted(years)]
     return [root / "coco" / "annotations"]
 
 

@@ -79,6 +79,14 @@ def test_fingerprints_see_content_names_and_sizes_without_decoding(tmp_path):
     resized = data_fingerprint("voc", tmp_path / "voc")
     assert len({before, edited, resized}) == 3
     assert data_fingerprint("synthetic", None) == data_fingerprint("synthetic", tmp_path)  # generated: by its code
+    coco = tmp_path / "coco_root" / "coco"
+    (coco / "annotations").mkdir(parents=True)
+    (coco / "train2017").mkdir()
+    (coco / "annotations" / "captions_train2017.json").write_text("{}")
+    official = data_fingerprint("coco", tmp_path / "coco_root")
+    forget_fingerprints()
+    (coco / "dataset_coco.json").write_text("{}")  # Karpathy's split file: the loader then uses his split
+    assert data_fingerprint("coco", tmp_path / "coco_root") != official
 
 
 def test_a_damaged_record_is_reported_set_aside_and_run_again(tmp_path, data_root, capsys):
