@@ -21,8 +21,11 @@ from harness.tasks import TASKS
 SCALES = ("smoke", "mini", "reduced", "paper")
 PAPER_SOURCE = "paper"  # paper_values' source of the figures printed in the CutMix paper itself
 METRICS = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
-TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes", "reference", "paper_columns", "sweep"}
+TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes", "reference", "paper_columns", "sweep",
+              "candidate"}
 ROW_KEYS = {"name", "method", "params", "model", "model_kwargs", "data_policy", "backbone", "planned", "quoted", "extra"}
+COMPARED = ("Baseline", "Mixup", "Cutout", "CutMix")  # the methods a candidate is profiled against (the paper's four)
+SLOT_KEYS = {"compare", "backbone", "profile"}
 SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones", "seeds", "method_defaults",
               "model_map", "cost", "require_stand_in", "weight_decay", "head_lr", "init_from", "cam_threshold",
               "detector", "backbone_checkpoint", "schedule_fraction", "eval_transform", "rows", "train_subset",
@@ -44,6 +47,17 @@ class Row:
     planned: str | None = None  # why it cannot run yet; shown as "not implemented"
     quoted: bool = False  # the paper quotes this row from another paper
     extra: bool = False  # not in the paper: a newer baseline added by this harness
+    candidate: bool = False  # a method under evaluation, added by ``run_all.py --candidate`` (never in a spec file)
+
+
+@dataclass(frozen=True)
+class CandidateSlot:
+    """Where a table takes a ``--candidate`` method: the table's rows of the paper's four compared methods, the
+    table whose candidate run its row starts from (downstream tables), and the metrics it gives the profile."""
+
+    compare: dict[str, str]  # Baseline/Mixup/Cutout/CutMix -> this table's row name
+    backbone: str = ""  # table id: the candidate's row fine-tunes or evaluates its run there ("" = trains itself)
+    profile: tuple[str, ...] = ()  # metrics of this table shown in the candidate profile
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,7 @@ class Table:
     reference: str = ""  # the paper's table id in paper_tables.csv (default: id)
     paper_columns: dict[str, str] = field(default_factory=dict)  # metric -> the paper's column name
     sweep: str = ""  # an ablation's swept parameter: the report plots the metric against it
+    candidate: CandidateSlot | None = None  # None: a --candidate method gets no row here
 
     def paper_key(self, metric: str) -> tuple[str, str]:
         """(table, column) of the paper's figure for ``metric``."""
@@ -141,10 +156,30 @@ def load_table(path: Path, protocols: dict[str, Any]) -> Table:
         raise _fail(path, "rows", "row names must be unique")
     if data["baseline"] not in names:
         raise _fail(path, "baseline", f"{data['baseline']!r} is not a row name")
+    slot = _candidate_slot(path, data.get("candidate"), names, data["metrics"])
     return Table(id=data["id"], title=data["title"], task=data["task"], protocol=data["protocol"], model=data["model"],
                  metrics=tuple(data["metrics"]), baseline=data["baseline"], rows=tuple(rows), source=Path(path),
                  notes=data.get("notes", ""), reference=data.get("reference", ""),
-                 paper_columns=dict(data.get("paper_columns", {})), sweep=data.get("sweep", ""))
+                 paper_columns=dict(data.get("paper_columns", {})), sweep=data.get("sweep", ""), candidate=slot)
+
+
+def _candidate_slot(path: Path, raw: Any, names: list[str], metrics: list[str]) -> CandidateSlot | None:
+    """A table's ``candidate:`` block, validated against its rows and metrics."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - SLOT_KEYS or not isinstance(raw.get("compare"), dict):
+        raise _fail(path, "candidate", f"expected a mapping with compare (and backbone, profile), got {raw!r}")
+    compare = raw["compare"]
+    if set(compare) != set(COMPARED):
+        raise _fail(path, "candidate.compare", f"name the row of each of {', '.join(COMPARED)}, got {sorted(compare)}")
+    for method, row in compare.items():
+        if row not in names:
+            raise _fail(path, f"candidate.compare.{method}", f"{row!r} is not a row name")
+    profile = raw.get("profile", [])
+    unknown = [m for m in profile if m not in metrics]
+    if unknown:
+        raise _fail(path, "candidate.profile", f"{unknown} are not metrics of this table ({', '.join(metrics)})")
+    return CandidateSlot(compare=dict(compare), backbone=raw.get("backbone", ""), profile=tuple(profile))
 
 
 def load_tables(directory: Path | None = None, protocols: dict[str, Any] | None = None) -> dict[str, Table]:
@@ -152,7 +187,12 @@ def load_tables(directory: Path | None = None, protocols: dict[str, Any] | None 
     directory = directory or EXPERIMENTS / "tables"
     protocols = protocols if protocols is not None else load_protocols()
     tables = [load_table(path, protocols) for path in Path(directory).glob("*.yaml")]
-    return {table.id: table for table in sorted(tables, key=_paper_order)}
+    catalog = {table.id: table for table in sorted(tables, key=_paper_order)}
+    for table in catalog.values():
+        backbone = table.candidate.backbone if table.candidate else ""
+        if backbone and (backbone not in catalog or catalog[backbone].candidate is None):
+            raise _fail(table.source, "candidate.backbone", f"{backbone!r} is no table with a candidate block")
+    return catalog
 
 
 def _paper_order(table: Table) -> tuple:

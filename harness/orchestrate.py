@@ -136,7 +136,8 @@ def expand(tables: list[Table], protocols: dict[str, Any], scale: str, results: 
             if row.planned:
                 cells.append(Cell(table.id, row.name, None, reason=f"not implemented: {row.planned}"))
                 continue
-            if "rows" in settings and row.name not in settings["rows"]:
+            if "rows" in settings and row.name not in settings["rows"] and not row.candidate:  # a candidate runs
+                # wherever the rows it is compared with do
                 cells.append(Cell(table.id, row.name, None, reason=f"not run at {scale} scale (it runs {', '.join(settings['rows'])})"))
                 continue
             for seed in seeds if seeds is not None else settings["seeds"]:

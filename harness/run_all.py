@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness import augment
+from harness.candidate import SPELLING, add_candidates, candidate_cost, describe, parse_candidate, profile_tables, restrict_to_profile, with_file_params
 from harness.cli import parse_params, run_cli
 from harness.devices import visible_gpus
 from harness.errors import HarnessError
@@ -55,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
                          help="any other sbatch option, e.g. --slurm-option exclude=node01 (repeatable)")
     parser.add_argument("--plugin", action="append", default=[], help="a .py file or module registering methods")
+    parser.add_argument("--candidate", action="append", default=[], metavar=SPELLING,
+                        help="profile a method as the paper profiled CutMix: a row in every table that compares "
+                        "regularisers (its downstream rows start from its own runs), a profile at the top of the "
+                        "report; without --tables only those tables' candidate, Baseline, Mixup, Cutout and CutMix "
+                        "rows run. Repeatable. E.g. patchswap, patchswap:alpha=1.0,prob=0.5, big=patchswap:prob=1")
+    parser.add_argument("--candidate-params", type=Path, metavar="YAML", help="per-data-set parameters of the "
+                        "candidates: {label: {key: value, <protocol family>: {key: value}}} (docs/adding_a_method.md)")
     parser.add_argument("--plan", action="store_true", help="print the jobs with status and estimated cost, run nothing")
     parser.add_argument("--report-only", action="store_true", help="rebuild the report from results/ without running")
     parser.add_argument("--experiments", type=Path, default=EXPERIMENTS, help="folder of protocols.yaml, tables/ and the paper's figures")
@@ -68,6 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
     if args.slurm_local and args.executor != "slurm":
         raise HarnessError("--slurm-local goes with --executor slurm")
+    if args.candidate_params and not args.candidate:
+        raise HarnessError("--candidate-params goes with --candidate")
     for flag, value, least in (("--jobs", args.jobs, 1), ("--workers", args.workers, 0), ("--epochs", args.epochs, 1),
                                ("--gpus-per-job", args.gpus_per_job, 1)):
         if value is not None and value < least:
@@ -118,9 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     augment.load_plugins(plugins)
     protocols = load_protocols(args.experiments / "protocols.yaml")
     catalog = load_tables(args.experiments / "tables", protocols)
+    candidates = with_file_params([parse_candidate(text) for text in args.candidate], args.candidate_params, protocols)
+    if candidates:
+        catalog = add_candidates(catalog, candidates, protocols, args.scale)
+        print(describe(candidates), flush=True)
     tables = select_tables(catalog, args.tables)
     if not args.tables:  # every table that has this scale (mini: the CIFAR tables)
         tables = [table for table in tables if args.scale in protocols[table.protocol]]
+    elif candidates and len(profile_tables(tables)) < len(tables):
+        print(f"candidate: no row in {', '.join(t.id for t in tables if t.candidate is None)} (outside the profile: "
+              "see docs/adding_a_method.md)", flush=True)
     if args.download:
         download(tables, protocols, args.scale, args.data_root)
     overrides = {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
@@ -128,8 +145,13 @@ def main(argv: list[str] | None = None) -> int:
                  "compile": args.compile, "input_pipeline": None if args.input_pipeline == "auto" else args.input_pipeline}
     jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds, methods=args.methods,
                          overrides=overrides, catalog=catalog)
+    if candidates and not args.tables:  # the profile's runs only; other rows are shown where they are cached
+        jobs, cells = restrict_to_profile(jobs, cells, tables)
+    shown = list({cell.job.key: cell.job for cell in cells if cell.job}.values())
     if args.plan:
         print(format_plan(jobs, cells))
+        if candidates:
+            print(candidate_cost(jobs, tables))
         return 0
     will_run = not args.report_only and any(job.status() != "finished" for job in jobs)
     if will_run:
@@ -142,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     paper = paper_values(args.experiments)
 
     def report() -> dict[str, Path]:
-        return build_report(tables, jobs, cells, paper, args.scale, args.reports)
+        return build_report(tables, shown, cells, paper, args.scale, args.reports)
 
     with results_lock(args.results):
         outcome = {"failed": []}

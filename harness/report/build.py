@@ -15,6 +15,7 @@ from harness.experiments import PAPER_SOURCE, Table
 from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from harness.orchestrate import Cell, Job
 from harness.plotting import figure_png, pyplot
+from harness.report.profile import write_profile
 from harness.report.summary import LEGEND, effect, format_summary_row, markdown_to_html, std_units, table_summary
 from harness.tasks import TASKS
 from harness.train import FAILURE, RECORD
@@ -69,7 +70,8 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
     lines = []
     for row in table.rows:
         row_cells = [c for c in cells if c.table == table.id and c.row == row.name]
-        line: dict[str, Any] = {"row": row.name, "method": row.method or "", "extra": row.extra, "quoted": row.quoted}
+        line: dict[str, Any] = {"row": row.name, "method": row.method or "", "extra": row.extra, "quoted": row.quoted,
+                                "candidate": row.candidate}
         records = [read_json(c.job.run_dir / RECORD) for c in row_cells if c.job]
         records = [r for r in records if r]
         line["status"] = row_status(row_cells, records)
@@ -114,7 +116,7 @@ def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
     base = frame[frame.row == table.baseline]
     base = base.iloc[0] if len(base) else None
     for _, line in frame.iterrows():
-        label = line["row"] + (" (not in paper)" if line["extra"] else "")
+        label = line["row"] + (" (not in paper)" if line["extra"] else " (candidate)" if line["candidate"] else "")
         cells = {"Row": label}
         for metric in table.metrics:
             n = int(line[f"{metric}.n"])
@@ -301,6 +303,13 @@ def table_figures(table: Table, frame: pd.DataFrame, cells: list[Cell], scale: s
     return figures
 
 
+def profile_markdown(profile: dict[str, Any], scale: str) -> str:
+    """A candidate's profile section of ``tables.md``."""
+    figure = f"![profile of {profile['label']}]({profile['figure']})\n" if profile["figure"] else ""
+    return (f"## Candidate profile: {profile['label']} ({scale} scale)\n\n{profile['note']}\n\n{_markdown_table(profile['rows'])}\n\n"
+            f"{figure}\nThe same numbers: [{profile['csv']}]({profile['csv']}), [{profile['json']}]({profile['json']}).\n")
+
+
 def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper: pd.DataFrame, scale: str,
                  out_dir: Path) -> dict[str, Path]:
     """Write ``tables.md``, ``index.html`` and ``figures/*.png`` under ``out_dir``; cheap to call again as
@@ -308,9 +317,9 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
     out_dir = Path(out_dir)
     cache_path = out_dir / "figures" / ".drawn.json"
     cache = read_json(cache_path) or {}
-    sections, summary = [], []
+    sections, summary, frames = [], [], {}
     for table in tables:
-        frame = table_frame(table, cells, paper)
+        frame = frames[table.id] = table_frame(table, cells, paper)
         figures = table_figures(table, frame, cells, scale, out_dir, cache)
         configs = [c.job.config for c in cells if c.table == table.id and c.job]
         note = " ".join(filter(None, [TASKS[table.task].measured_note, TASKS[table.task].section_note(configs)]))
@@ -321,13 +330,14 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
         summary.append({"Table": table.title.split(":")[0], "anchor": anchor, "id": table.id,
                         "metric": table.metrics[0], "rows done": f"{sections[-1]['filled']}/{len(frame)}",
                         **format_summary_row(table_summary(table.metrics[0], table.baseline, frame))})
+    profiles = write_profile(tables, frames, cells, scale, out_dir, cache)
     atomic_write_json(cache_path, cache)
     done = sum(job.status() == "finished" for job in jobs)
     progress = f"{done}/{len(jobs)} jobs finished" + ("" if done == len(jobs) else " (this report is rebuilt as jobs finish)")
     context = {"scale": scale, "scale_note": SCALE_NOTES[scale], "sections": sections, "provenance": provenance(jobs),
-               "summary": summary, "legend": markdown_to_html(LEGEND), "progress": progress}
+               "summary": summary, "legend": markdown_to_html(LEGEND), "progress": progress, "profiles": profiles}
     markdown = [f"# CutMix paper reproduction — {scale} scale\n", f"> {SCALE_NOTES[scale]}\n", f"{progress}.\n",
-                "## What reproduced\n", LEGEND + "\n",
+                *(profile_markdown(profile, scale) for profile in profiles), "## What reproduced\n", LEGEND + "\n",
                 _markdown_table([{k: f"[{v}](#{row['anchor']}) `{row['id']}`" if k == "Table" else v
                                   for k, v in row.items() if k not in ("anchor", "id")} for row in summary]) + "\n"]
     for section in sections:
