@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## the main job: every table at the embedded smoke scale, then the report
 	$(PY) run_all.py $(ARGS)
 
-test: $(STAMP)  ## the test suite (under 10 minutes on 2 CPU cores)
+test: $(STAMP)  ## the test suite (under 10 minutes on 2 CPU cores), then the long end-to-end checks (minutes)
 	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -m long $(ARGS)
 
 bench: $(STAMP)  ## augmentation cost against timm and torchvision
 	$(PY) bench/augment_cost.py $(ARGS)

@@ -56,7 +56,7 @@ def test_the_tutorials_file_parameters_and_entry_point_are_what_the_harness_read
     assert f'[project.entry-points."{ENTRY_POINT_GROUP}"]' in toml and '"my_methods.patchswap"' in toml
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_the_tutorial_profiles_a_method_from_one_file_and_one_command(tmp_path, data_root):
     python, = blocks("python")
     write_at_named_path(python, tmp_path)
@@ -79,3 +79,18 @@ def test_the_tutorial_profiles_a_method_from_one_file_and_one_command(tmp_path, 
     profile_json = json.loads((tmp_path / "reports" / "profile_patchswap.json").read_text())
     assert len(profile_json["table"]) == len(lines) and (tmp_path / "reports" / "profile_patchswap.csv").is_file()
     assert "![profile of patchswap](figures/profile_patchswap_smoke.png)" in markdown
+
+
+def test_the_readme_quick_starts_profile_command_runs_the_tutorials_method(tmp_path):
+    """The README's one-line profile uses docs/examples/patchswap.py, the tutorial's file; planned here (the
+    tutorial's test runs the same profile)."""
+    example = (ROOT / "docs" / "examples" / "patchswap.py").read_text().splitlines()
+    python, = blocks("python")
+    assert example[1:] == python.splitlines()[1:]
+    line = next(l for l in (ROOT / "README.md").read_text().splitlines() if "--candidate patchswap" in l and "run_all.py" in l)
+    argv = shlex.split(line.split("#")[0])
+    assert argv[0].endswith("python") and argv[1] == "run_all.py"
+    result = subprocess.run([sys.executable, *argv[1:], "--plan", "--results", str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "T3_imagenet_r50/patchswap" in result.stdout and "of which the candidates' own: 9 jobs" in result.stdout
