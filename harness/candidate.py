@@ -154,17 +154,18 @@ def restrict_to_profile(jobs: list[Job], cells: list[Cell], tables: list[Table])
     wanted = {(t.id, name) for t in profile_tables(tables)
               for name in [*t.candidate.compare.values(), *(r.name for r in t.rows if r.candidate)]}
     needed = {c.job.key for c in cells if c.job and (c.table, c.row) in wanted}
-    kept = [c for c in cells if (c.table, c.row) in wanted or c.reason or c.job.key in needed or c.job.status() == "finished"]
+    kept = [c for c in cells
+            if (c.table, c.row) in wanted or c.reason or c.job.key in needed or c.job.status() == "finished"]
     return [job for job in jobs if job.key in needed], kept
 
 
 def describe(candidates: list[Candidate]) -> str:
-    """One line per candidate for the console: what runs where."""
-    return "\n".join(f"candidate {c.label}: method {c.method}"
-                     + (f", parameters {c.params}" if c.params else "")
-                     + (f", from --candidate-params {c.file_params} {c.protocol_params}" if c.file_params or c.protocol_params else "")
-                     for c in candidates)
-
+    """One line per candidate for the console: its method and parameters."""
+    lines = []
+    for c in candidates:
+        from_file = f", from --candidate-params {c.file_params} {c.protocol_params}" if c.file_params or c.protocol_params else ""
+        lines.append(f"candidate {c.label}: method {c.method}" + (f", parameters {c.params}" if c.params else "") + from_file)
+    return "\n".join(lines)
 
 
 def candidate_cost(jobs: list[Job], tables: list[Table]) -> str:

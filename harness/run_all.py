@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from harness import augment
-from harness.candidate import SPELLING, add_candidates, candidate_cost, describe, parse_candidate, profile_tables, restrict_to_profile, with_file_params
+from harness.candidate import (SPELLING, add_candidates, candidate_cost, describe, parse_candidate, profile_tables,
+                               restrict_to_profile, with_file_params)
 from harness.cli import parse_params, run_cli
 from harness.devices import visible_gpus
 from harness.errors import HarnessError

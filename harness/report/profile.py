@@ -110,7 +110,9 @@ def _gain(record: dict[str, Any], base: dict[str, Any]) -> tuple[float, float]:
     if not record["n"] or not base["n"]:
         return math.nan, 0.0
     sign = 1.0 if record["higher_is_better"] else -1.0
-    error = math.sqrt(record["std"] ** 2 / record["n"] + base["std"] ** 2 / base["n"]) if min(record["n"], base["n"]) >= 2 else 0.0
+    error = 0.0
+    if min(record["n"], base["n"]) >= 2:
+        error = math.sqrt(record["std"] ** 2 / record["n"] + base["std"] ** 2 / base["n"])
     return sign * (record["mean"] - base["mean"]), error
 
 
@@ -125,7 +127,7 @@ def profile_figure(records: list[dict[str, Any]], label: str, scale: str) -> byt
     fig, ax = pyplot().subplots(figsize=(max(6.0, 0.7 * len(groups) + 2), 4.2))
     width = 0.8 / len(methods)
     for index, method in enumerate(methods):
-        gains = [_gain(next(r for r in g if r["method"] == method), next(r for r in g if r["method"] == "Baseline")) for g in groups]
+        gains = [_gain(*(next(r for r in g if r["method"] == m) for m in (method, "Baseline"))) for g in groups]
         positions = [p + (index - (len(methods) - 1) / 2) * width for p in range(len(groups))]
         errors = [g[1] for g in gains]
         ax.bar(positions, [g[0] for g in gains], width, yerr=errors if any(errors) else None, capsize=2,
