@@ -212,3 +212,20 @@ def test_an_installed_package_is_a_candidate_without_plugin(tmp_path, data_root)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "jobs: 0 cached, 1 run, 0 failed" in result.stdout
     assert "| rowmix (candidate) |" in (tmp_path / "reports" / "tables.md").read_text()
+
+
+def test_two_candidates_get_a_row_each_and_a_profile_each(tmp_path):
+    tables, jobs, cells = plan("smoke", "halfswap_test", "wide=halfswap_test:share=0.75", tmp_path=tmp_path)
+    t3 = next(t for t in tables if t.id == "T3_imagenet_r50")
+    assert [r.name for r in t3.rows if r.candidate] == ["halfswap_test", "wide"]
+    own = {c.row: c.job for c in cells if c.table == "T3_imagenet_r50" and c.row in ("halfswap_test", "wide")}
+    assert own["halfswap_test"].key != own["wide"].key and own["wide"].config["method_params"]["share"] == 0.75
+    write_records(jobs)
+    shown = list({c.job.key: c.job for c in cells if c.job}.values())
+    build_report(tables, shown, cells, paper_values(), "smoke", tmp_path / "reports")
+    markdown = (tmp_path / "reports" / "tables.md").read_text()
+    assert "## Candidate profile: halfswap_test" in markdown and "## Candidate profile: wide" in markdown
+    assert all((tmp_path / "reports" / f"profile_{label}.{kind}").is_file() for label in ("halfswap_test", "wide")
+               for kind in ("csv", "json"))
+    with pytest.raises(HarnessError, match="labels must be unique"):
+        plan("smoke", "halfswap_test", "halfswap_test:share=0.25", tmp_path=tmp_path)
