@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness import augment
-from harness.errors import SpecError
+from harness.errors import HarnessError, SpecError
 from harness.experiments import load_protocols, load_table, load_tables, paper_values
 from harness.executors.local import LocalExecutor
 from harness.orchestrate import execute, expand, results_lock
@@ -330,3 +330,17 @@ def test_a_multi_gpu_job_gets_as_many_gpus_none_shared(tmp_path):
     with pytest.raises(HarnessError, match="trains on 4 GPUs but only 3"):
         executor.check([job("d", 4)])
     assert LocalExecutor(2).reserve(job("e", 2), 0)  # no GPUs: a CPU job of two processes
+
+
+def test_a_forced_device_pipeline_that_cannot_run_is_refused_when_planned(tmp_path):
+    """input_pipeline: device on an AutoAugment row (or data-parallel, or ImageNet) is one line at plan time,
+    not a failed job."""
+    import yaml
+
+    (tmp_path / "protocols.yaml").write_text(yaml.safe_dump({"tiny": {"smoke": dict(TINY["tiny"]["smoke"], input_pipeline="device")}}))
+    protocols = load_protocols(tmp_path / "protocols.yaml")
+    plain = load_table(write_table(tmp_path, "  - {name: Baseline, method: none}\n"), protocols)
+    assert expand([plain], protocols, "smoke", tmp_path / "results")[0][0].config["input_pipeline"] == "device"
+    policy = load_table(write_table(tmp_path, "  - {name: Baseline, method: none, data_policy: autoaugment}\n"), protocols)
+    with pytest.raises(HarnessError, match="data_policy autoaugment\\): use input_pipeline loader"):
+        expand([policy], protocols, "smoke", tmp_path / "results")

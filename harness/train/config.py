@@ -74,6 +74,11 @@ class RunConfig:
             raise HarnessError(f"batch_size {self.batch_size} must split evenly over world_size {self.world_size} processes")
         if self.input_pipeline not in INPUT_PIPELINES:
             raise HarnessError(f"input_pipeline must be one of {', '.join(INPUT_PIPELINES)}, not {self.input_pipeline!r}")
+        if self.input_pipeline == "device" and (self.world_size > 1 or self.data_policy
+                                                or self.dataset not in DEVICE_PIPELINE_DATASETS):
+            raise HarnessError(f"the device input pipeline runs one process without a data policy on "
+                               f"{', '.join(DEVICE_PIPELINE_DATASETS)} (this run: {self.dataset}, world_size "
+                               f"{self.world_size}, data_policy {self.data_policy}): use input_pipeline loader")
         if any(m < 1 or m > self.epochs for m in self.milestones):
             raise HarnessError(f"milestones {self.milestones} must lie within 1..{self.epochs}")
 

@@ -70,8 +70,6 @@ def loaders(data, cfg: RunConfig, order: torch.Generator, sampler, ranks: Ranks,
 
 def device_batches(data, cfg: RunConfig, order: torch.Generator, device: torch.device) -> tuple[DeviceBatches, DeviceBatches]:
     """Training and test batches from the splits held on ``device`` (:mod:`harness.data.device_pipeline`)."""
-    if cfg.world_size > 1 or cfg.data_policy:
-        raise HarnessError("the device input pipeline runs one process without a data policy: use input_pipeline loader")
     splits = [uint8_images(split) for split in (data.train, data.test)]
     if any(split is None for split in splits):
         raise HarnessError(f"the device input pipeline needs {cfg.dataset} as image arrays: use input_pipeline loader")
