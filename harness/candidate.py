@@ -146,17 +146,19 @@ def profile_tables(tables: list[Table]) -> list[Table]:
     return [table for table in tables if table.candidate is not None]
 
 
-def restrict_to_profile(jobs: list[Job], cells: list[Cell], tables: list[Table]) -> tuple[list[Job], list[Cell]]:
+def restrict_to_profile(jobs: list[Job], cells: list[Cell],
+                        tables: list[Table]) -> tuple[list[Job], list[Cell], list[Table]]:
     """Only the profile runs: the candidates' rows and the rows they are compared with (Baseline, Mixup, Cutout,
-    CutMix) of the profiled tables. The other rows keep their cells where their runs have finished (the report
-    shows them, cached) or cannot run (it says why), and are left out otherwise. Returns (jobs to run or reuse,
-    cells to report)."""
+    CutMix) of the profiled tables. The other rows keep their cells where their runs have finished or are shared
+    with the profile's (the report shows them) or cannot run (it says why), and are left out otherwise; so are
+    the tables left with no run. Returns (jobs to run or reuse, cells to report, tables to report)."""
     wanted = {(t.id, name) for t in profile_tables(tables)
               for name in [*t.candidate.compare.values(), *(r.name for r in t.rows if r.candidate)]}
     needed = {c.job.key for c in cells if c.job and (c.table, c.row) in wanted}
     kept = [c for c in cells
             if (c.table, c.row) in wanted or c.reason or c.job.key in needed or c.job.status() == "finished"]
-    return [job for job in jobs if job.key in needed], kept
+    shown = [t for t in tables if t.candidate is not None or any(c.table == t.id and c.job for c in kept)]
+    return [job for job in jobs if job.key in needed], kept, shown
 
 
 def describe(candidates: list[Candidate]) -> str:

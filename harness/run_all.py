@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds, methods=args.methods,
                          overrides=overrides, catalog=catalog)
     if candidates and not args.tables:  # the profile's runs only; other rows are shown where they are cached
-        jobs, cells = restrict_to_profile(jobs, cells, tables)
+        jobs, cells, tables = restrict_to_profile(jobs, cells, tables)
     shown = list({cell.job.key: cell.job for cell in cells if cell.job}.values())
     if args.plan:
         print(format_plan(jobs, cells))
