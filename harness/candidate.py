@@ -17,14 +17,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
 
 from harness import augment
 from harness.errors import HarnessError
 from harness.experiments import Row, Table, read_yaml
-from harness.orchestrate import Cell, Job
+from harness.orchestrate import Cell, Job, cost_left
 from harness.tasks.classification import method_params
 
 SPELLING = "[LABEL=]METHOD[:KEY=VALUE,...]"
@@ -101,15 +101,15 @@ def check_candidate(candidate: Candidate, catalog: dict[str, Table], protocols: 
     if not augment.is_known(candidate.method):
         raise HarnessError(f"--candidate {candidate.label}: unknown method {candidate.method!r} (registered: "
                            f"{', '.join(augment.available())}; pass your file with --plugin or install its package)")
-    for table in catalog.values():
-        clash = next((r.name for r in table.rows if table.candidate and _normal(r.name) == _normal(candidate.label)), None)
+    for table in profile_tables(catalog.values()):
+        clash = next((r.name for r in table.rows if _normal(r.name) == _normal(candidate.label)), None)
         if clash:
             raise HarnessError(f"--candidate {candidate.label}: the name collides with the row {clash!r} of {table.id}; "
                                f"give it another label: --candidate my{candidate.label}={candidate.method}")
     tried = set()
-    for table in catalog.values():
+    for table in profile_tables(catalog.values()):
         settings = protocols[table.protocol].get(scale)
-        if table.candidate is None or settings is None:
+        if settings is None:
             continue
         params = method_params(candidate.method, candidate.params_for(table.protocol), settings.get("method_defaults", {}))
         if repr(params) not in tried:
@@ -141,7 +141,7 @@ def add_candidates(catalog: dict[str, Table], candidates: list[Candidate], proto
     return extended
 
 
-def profile_tables(tables: list[Table]) -> list[Table]:
+def profile_tables(tables: Iterable[Table]) -> list[Table]:
     """The tables a candidate's profile needs (those with a ``candidate:`` block)."""
     return [table for table in tables if table.candidate is not None]
 
@@ -174,9 +174,4 @@ def candidate_cost(jobs: list[Job], tables: list[Table]) -> str:
     """The plan's line on what the candidates' own runs cost (the compared rows are shared with every profile)."""
     own = {(t.id, r.name) for t in tables for r in t.rows if r.candidate}
     mine = [job for job in jobs if any((table, row) in own for table, row, _ in job.cells)]
-    totals: dict[str, float] = {}
-    for job in mine:
-        if job.status() != "finished":
-            totals[job.cost_unit] = totals.get(job.cost_unit, 0.0) + job.cost
-    left = ", ".join(f"{value:.1f} {unit}" for unit, value in totals.items()) or "nothing"
-    return f"of which the candidates' own: {len(mine)} jobs, left to run: {left}"
+    return f"of which the candidates' own: {len(mine)} jobs, left to run: {cost_left(mine)}"

@@ -174,23 +174,28 @@ def check_data(jobs: list[Job]) -> None:
             TASKS[job.task].check_data(job.config)
 
 
+def cost_left(jobs: list[Job]) -> str:
+    """The estimated cost of the unfinished ``jobs``, per unit (``12.0 GPU-h, 3.5 CPU-min``), or ``nothing``."""
+    totals: dict[str, float] = {}
+    for job in jobs:
+        if job.status() != "finished":
+            totals[job.cost_unit] = totals.get(job.cost_unit, 0.0) + job.cost
+    return ", ".join(f"{v:.1f} {unit}" for unit, v in totals.items()) or "nothing"
+
+
 def format_plan(jobs: list[Job], cells: list[Cell]) -> str:
     """The job list with status and estimated cost, then the rows that will stay empty and why."""
     lines = [f"{'status':9s} {'job':16s} {'cost':>12s}  {'model':20s} {'method':10s} seed  rows"]
-    totals: dict[str, float] = {}
     for job in jobs:
         rows = "; ".join(f"{t}/{r}" for t, r, _ in job.cells)
         cost = f"{job.cost:.2f} {job.cost_unit}"
         lines.append(f"{job.status():9s} {job.key:16s} {cost:>12s}  {job.config.get('model', ''):20s} "
                      f"{job.config.get('method', ''):10s} {job.config.get('seed', ''):>4}  {rows}")
-        if job.status() != "finished":
-            totals[job.cost_unit] = totals.get(job.cost_unit, 0.0) + job.cost
     for cell in cells:
         if cell.reason:
             lines.append(f"{'-':9s} {'-':16s} {'':>12s}  {cell.table}/{cell.row}: {cell.reason}")
     done = sum(job.status() == "finished" for job in jobs)
-    remaining = ", ".join(f"{v:.1f} {unit}" for unit, v in totals.items()) or "nothing"
-    lines.append(f"{len(jobs)} jobs ({done} finished); left to run: {remaining} (rough estimate)")
+    lines.append(f"{len(jobs)} jobs ({done} finished); left to run: {cost_left(jobs)} (rough estimate)")
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text,
 from harness.orchestrate import Cell, Job
 from harness.plotting import figure_png, pyplot
 from harness.report.profile import write_profile
-from harness.report.summary import LEGEND, effect, format_summary_row, markdown_to_html, std_units, table_summary
+from harness.report.summary import LEGEND, effect, format_measured, format_summary_row, markdown_to_html, std_units, table_summary
 from harness.tasks import TASKS
 from harness.train import FAILURE, RECORD
 from harness.train.files import DAMAGED_NOTE
@@ -95,16 +95,6 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
     return pd.DataFrame(lines)
 
 
-def _fmt(value: float | None, std: float | None = None, n: int | None = None) -> str:
-    """``12.34``; with seeds ``12.34 ± 0.56 (n=3)``, the spread shown only where there are two or more."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    text = f"{value:.2f}"
-    if n:
-        text += f" ± {std:.2f} (n={n})" if n >= 2 and std is not None else f" (n={n})"
-    return text
-
-
 def _signed(value: float | None) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.2f}"
 
@@ -121,12 +111,12 @@ def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
         for metric in table.metrics:
             n = int(line[f"{metric}.n"])
             elsewhere = line[f"{metric}.elsewhere"]  # a str, or missing (None/NaN in the frame)
-            cells[f"{metric} paper"] = f"— [{elsewhere}]" if isinstance(elsewhere, str) else _fmt(line[f"{metric}.paper"])
-            cells[f"{metric} measured (best)"] = _fmt(line[f"{metric}.best"], line[f"{metric}.best_std"], n)
+            cells[f"{metric} paper"] = f"— [{elsewhere}]" if isinstance(elsewhere, str) else format_measured(line[f"{metric}.paper"])
+            cells[f"{metric} measured (best)"] = format_measured(line[f"{metric}.best"], line[f"{metric}.best_std"], n)
             cells[f"{metric} Δ"] = _signed(line[f"{metric}.delta"])
             units = std_units(line[f"{metric}.best"], line[f"{metric}.best_std"], n, line[f"{metric}.paper"])
             cells[f"{metric} Δ/σ"] = "—" if units is None else f"{units:+.1f}"
-            cells[f"{metric} last epoch"] = _fmt(line[f"{metric}.last"], line[f"{metric}.last_std"], n)
+            cells[f"{metric} last epoch"] = format_measured(line[f"{metric}.last"], line[f"{metric}.last_std"], n)
         if base is not None:  # the headline metric against the baseline, over seeds, with a verdict
             cells[f"{headline} − {table.baseline} ± SE"] = "" if line["row"] == table.baseline else effect(
                 headline, line[f"{headline}.best"], line[f"{headline}.best_std"], int(line[f"{headline}.n"]),

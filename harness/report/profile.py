@@ -16,7 +16,7 @@ from harness.experiments import COMPARED, Table
 from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from harness.orchestrate import Cell
 from harness.plotting import figure_png, pyplot
-from harness.report.summary import lower_is_better
+from harness.report.summary import format_measured, lower_is_better
 from harness.tasks import TASKS
 
 PROFILE_NOTE = ("One line per metric: the candidate's measured figure beside the paper's four compared methods in the "
@@ -46,28 +46,23 @@ def profile_lines(tables: list[Table], frames: dict[str, pd.DataFrame], cells: l
             continue
         rows = {**table.candidate.compare, label: label}
         frame = frames[table.id].set_index("row")
+        runs = {row: ";".join(sorted({c.job.key for c in cells if c.table == table.id and c.row == row and c.job}))
+                for row in rows.values()}
         for metric in table.candidate.profile:
             group = []
             for method, row in rows.items():
                 line = frame.loc[row]
                 n = int(line[f"{metric}.n"])
-                runs = sorted({c.job.key for c in cells if c.table == table.id and c.row == row and c.job})
                 group.append({"candidate": label, "table": table.id, "metric": metric,
                               "metric_label": TASKS[table.task].metrics[metric], "higher_is_better": not lower_is_better(metric),
                               "method": method, "row": row, "mean": line[f"{metric}.best"] if n else None,
-                              "std": line[f"{metric}.best_std"] if n else None, "n": n, "runs": ";".join(runs)})
+                              "std": line[f"{metric}.best_std"] if n else None, "n": n, "runs": runs[row]})
             means = pd.Series([g["mean"] for g in group], dtype=float)
             ranks = means.rank(ascending=lower_is_better(metric), method="min")
             for entry, rank in zip(group, ranks):
                 entry["rank"] = None if math.isnan(rank) else int(rank)
             records.extend(group)
     return records
-
-
-def _fmt(mean: float | None, std: float | None, n: int) -> str:
-    if not n or mean is None:
-        return "—"
-    return f"{mean:.2f} ± {std:.2f} (n={n})" if n >= 2 else f"{mean:.2f} (n=1)"
 
 
 def versus_cutmix(candidate: dict[str, Any], cutmix: dict[str, Any]) -> str:
@@ -96,8 +91,9 @@ def profile_rows(records: list[dict[str, Any]], label: str) -> list[dict[str, st
         named = {r["method"]: r for r in group}
         mine = named[label]
         cells = {"Metric": f"{mine['metric_label']} {'↑' if mine['higher_is_better'] else '↓'}", "Table": mine["table"]}
-        cells.update({method: _fmt(named[method]["mean"], named[method]["std"], named[method]["n"]) for method in COMPARED})
-        cells[f"{label} (candidate)"] = _fmt(mine["mean"], mine["std"], mine["n"])
+        cells.update({method: format_measured(named[method]["mean"], named[method]["std"], named[method]["n"])
+                      for method in COMPARED})
+        cells[f"{label} (candidate)"] = format_measured(mine["mean"], mine["std"], mine["n"])
         measured = sum(r["rank"] is not None for r in group)
         cells["rank"] = f"{mine['rank']} of {measured}" if mine["rank"] is not None else "—"
         cells["− CutMix (points, σ)"] = versus_cutmix(mine, named["CutMix"])

@@ -39,6 +39,16 @@ def std_units(measured: float | None, std: float | None, n: int, paper: float | 
     return (measured - paper) / std
 
 
+def format_measured(value: float | None, std: float | None = None, n: int | None = None) -> str:
+    """``12.34``; with seeds ``12.34 ± 0.56 (n=3)``, the spread shown only where there are two or more."""
+    if _missing(value):
+        return "—"
+    text = f"{value:.2f}"
+    if n:
+        text += f" ± {std:.2f} (n={n})" if n >= 2 and std is not None else f" (n={n})"
+    return text
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
