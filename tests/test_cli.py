@@ -97,11 +97,13 @@ def test_every_console_script_resolves_and_starts(name):
 
 
 def readme_lines() -> list[str]:
-    return (ROOT / "README.md").read_text().splitlines()
+    """The lines of the README and of the docs pages beside it (the reference moved there from the README)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    return [line for page in pages for line in page.read_text().splitlines()]
 
 
 def test_every_run_all_flag_the_readme_names_is_accepted():
-    """Flags on README lines about run_all.py (its command lines and its Flags: paragraph)."""
+    """Flags on README and docs lines about run_all.py (its command lines and its Flags: paragraphs)."""
     import re
 
     from harness.run_all import build_parser
