@@ -1,12 +1,20 @@
 """Shared command-line behaviour: user errors become one line on stderr and exit status 2."""
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Callable, NoReturn
 
 import yaml
 
 from harness.errors import HarnessError
+from harness.train.config import INPUT_PIPELINES
+
+INPUT_PIPELINE_CHOICES = ("auto", *INPUT_PIPELINES)  # --input-pipeline of run_all.py and python -m harness.train
+INPUT_PIPELINE_HELP = ("auto: the device-resident pipeline for CIFAR and generated data on one process, else "
+                       "torchvision's transforms in a DataLoader; device: the device-resident pipeline (an error where "
+                       "a run cannot use it: other data sets, a data policy, several processes); loader: the DataLoader "
+                       "everywhere. Part of the runs' identity")
 
 
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> NoReturn:
@@ -20,6 +28,18 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         print("mixbench: interrupted (finished epochs are checkpointed; run again to resume)", file=sys.stderr)
         sys.exit(130)
     sys.exit(status)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` with each flag's default after its help, where it has one its help does not already say, and
+    the description and the epilog (examples) as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default in ([], argparse.SUPPRESS)
+        if unset or "(default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def parse_params(items: list[str]) -> dict[str, object]:

@@ -9,16 +9,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import yaml
 
 from harness import augment
-from harness.errors import SpecError
+from harness.errors import HarnessError, SpecError
 from harness.paths import EXPERIMENTS
 from harness.tasks import TASKS
-SCALES = ("smoke", "mini", "reduced", "paper")
+
+SCALES = {  # each scale and what it is for (run_all.py --scale, --list scales)
+    "smoke": "generated data, tiny stand-in models, CPU minutes; shows the pipeline works end to end "
+             "(its figures are not comparable to the paper's)",
+    "mini": "real CIFAR on a CPU, about an hour a data set: the paper's four main rows x 3 seeds on one small "
+            "network; the paper's effect (sign, ordering), not its figures",
+    "reduced": "real data, a lighter model and a fraction of the schedule: one GPU, about a day per table",
+    "paper": "the exact published protocol (CutMix paper, Sec. 4.1 and the official code's README)",
+}
 PAPER_SOURCE = "paper"  # paper_values' source of the figures printed in the CutMix paper itself
 METRICS = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
 TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes", "reference", "paper_columns", "sweep",
@@ -228,3 +236,27 @@ def select_tables(tables: dict[str, Table], wanted: list[str] | None) -> list[Ta
             raise SpecError(f"no table matches {key!r} (known: {', '.join(tables)})")
         chosen.extend(m for m in matches if m not in chosen)
     return chosen
+
+
+def select_rows(tables: list[Table], methods: list[str] | None, rows: list[str] | None) -> set[tuple[str, str]] | None:
+    """``(table id, row name)`` of the rows of ``tables`` whose method is one of ``methods`` and whose name is one
+    of ``rows`` (``--methods``, ``--rows``; case-insensitive; an empty or absent list selects every row), None where
+    neither selects. A name that no row of ``tables`` has is an error listing the names they have."""
+    if not methods and not rows:
+        return None
+    return (_rows_matching(tables, methods, lambda row: row.method, "--methods", "has this method",
+                           "their methods", "; --rows selects rows by name")
+            & _rows_matching(tables, rows, lambda row: row.name, "--rows", "is named so", "their rows"))
+
+
+def _rows_matching(tables: list[Table], wanted: list[str] | None, key: Callable[[Row], str | None], flag: str,
+                   what: str, known_as: str, hint: str = "") -> set[tuple[str, str]]:
+    """The rows whose ``key`` (their method or name) is one of ``wanted`` (every row where none is wanted)."""
+    chosen = {name.lower() for name in wanted or ()}
+    known = sorted({key(row) for table in tables for row in table.rows if key(row)}, key=str.lower)
+    unknown = [name for name in wanted or () if name.lower() not in {k.lower() for k in known}]
+    if unknown:
+        raise HarnessError(f"{flag} {' '.join(unknown)}: no row of the selected tables {what} "
+                           f"({known_as}: {', '.join(known)}{hint})")
+    return {(table.id, row.name) for table in tables for row in table.rows
+            if not chosen or (key(row) or "").lower() in chosen}

@@ -114,24 +114,24 @@ def run_resolver(catalog: dict[str, Table], protocols: dict[str, Any], scale: st
 
 
 def expand(tables: list[Table], protocols: dict[str, Any], scale: str, results: Path, *,
-           seeds: list[int] | None = None, methods: list[str] | None = None,
+           seeds: list[int] | None = None, rows: set[tuple[str, str]] | None = None,
            overrides: dict[str, Any] | None = None, catalog: dict[str, Table] | None = None) -> tuple[list[Job], list[Cell]]:
     """Jobs (deduplicated by configuration hash) and the cells they fill, for ``scale``.
 
+    ``rows``: the (table id, row name) to expand (default: every row; see :func:`harness.experiments.select_rows`).
     ``catalog``: every table by id, for rows that start from another table's run (default: ``tables``).
     """
     overrides = dict(overrides or {})
     overrides["resolve_run"] = run_resolver(catalog or {t.id: t for t in tables}, protocols, scale, results, overrides)
     jobs: dict[str, Job] = {}
     cells: list[Cell] = []
-    wanted = {m.lower() for m in methods} if methods else None
     for table in tables:
         settings = protocols[table.protocol].get(scale)
         if settings is None:
             raise HarnessError(f"{table.id}: protocol {table.protocol!r} has no {scale!r} scale")
         task = TASKS[table.task]
         for row in table.rows:
-            if wanted is not None and (row.method or "").lower() not in wanted and row.name.lower() not in wanted:
+            if rows is not None and (table.id, row.name) not in rows:
                 continue
             if row.planned:
                 cells.append(Cell(table.id, row.name, None, reason=f"not implemented: {row.planned}"))
@@ -154,14 +154,22 @@ def expand(tables: list[Table], protocols: dict[str, Any], scale: str, results: 
                                     depends_on=task.dependencies(config))
                 jobs[key].cells.append((table.id, row.name, seed))
                 cells.append(Cell(table.id, row.name, seed, job=jobs[key]))
-    if wanted is not None:
-        known = {name.lower() for t in tables for r in t.rows for name in (r.name, r.method or "")} - {""}
-        unknown = sorted(wanted - known)
-        if unknown:
-            methods = sorted({r.method for t in tables for r in t.rows if r.method})
-            raise HarnessError(f"--methods {' '.join(unknown)}: no row of the selected tables has this method or name "
-                               f"(their methods: {', '.join(methods)})")
     return list(jobs.values()), cells
+
+
+def without_missing_runtimes(jobs: list[Job], cells: list[Cell]) -> tuple[list[Job], list[Cell], dict[str, list[Job]]]:
+    """``jobs`` and ``cells`` less the unfinished jobs that need what this machine lacks (:meth:`Task.missing_runtime`:
+    a Java runtime for captioning's metrics), whose cells give the reason instead, so that every other job runs;
+    and the jobs left out, by reason."""
+    missing: dict[str, list[Job]] = {}
+    for job in jobs:
+        reason = None if job.status() == "finished" else TASKS[job.task].missing_runtime(job.config)
+        if reason:
+            missing.setdefault(reason, []).append(job)
+    left_out = {job.key: reason for reason, group in missing.items() for job in group}
+    cells = [Cell(c.table, c.row, c.seed, reason=left_out[c.job.key]) if c.job and c.job.key in left_out else c
+             for c in cells]
+    return [job for job in jobs if job.key not in left_out], cells, missing
 
 
 def check_data(jobs: list[Job]) -> None:

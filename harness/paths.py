@@ -5,7 +5,17 @@ import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = ROOT / "experiments"  # protocols.yaml, tables/, detection/ configs, the paper's figures
+# Run from the repository (python run_all.py, or an editable install), or installed from a wheel, whose copy of
+# experiments/ is the package data harness/experiments_data (pyproject.toml maps the folder there).
+IN_CHECKOUT = (ROOT / "pyproject.toml").is_file() and (ROOT / "experiments").is_dir()
+# protocols.yaml, tables/, detection/ configs, the paper's figures, slurm/example.yaml
+EXPERIMENTS = ROOT / "experiments" if IN_CHECKOUT else Path(__file__).resolve().parent / "experiments_data"
+
+
+def output_folder() -> Path:
+    """Where ``results/`` and ``reports/`` go unless ``--results`` and ``--reports`` say otherwise: the checkout's
+    root when run from it, else the current folder."""
+    return ROOT if IN_CHECKOUT else Path.cwd()
 
 
 def experiment_file(name: str) -> Path:

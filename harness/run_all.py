@@ -11,66 +11,131 @@ from typing import NoReturn
 from harness import augment
 from harness.candidate import (SPELLING, add_candidates, candidate_cost, describe, parse_candidate, profile_tables,
                                restrict_to_profile, with_file_params)
-from harness.cli import parse_params, run_cli
+from harness.cli import INPUT_PIPELINE_CHOICES, INPUT_PIPELINE_HELP, HelpFormatter, parse_params, run_cli
 from harness.devices import visible_gpus
 from harness.errors import HarnessError
-from harness.experiments import SCALES, Table, load_protocols, load_tables, paper_values, select_tables
+from harness.experiments import SCALES, Table, load_protocols, load_tables, paper_values, select_rows, select_tables
 from harness.fingerprint import forget_fingerprints
-from harness.orchestrate import check_data, execute, expand, format_plan, results_lock, set_aside_damaged
-from harness.paths import EXPERIMENTS, ROOT, data_root
+from harness.listing import DOWNLOADABLE, LISTS, listing
+from harness.orchestrate import (Job, check_data, execute, expand, format_plan, results_lock, set_aside_damaged,
+                                 without_missing_runtimes)
+from harness.paths import EXPERIMENTS, data_root, output_folder
 from harness.report import build_report
 from harness.train.files import RECORD
 
 
+EXIT_MISSING_RUNTIME = 3  # every job this machine can run ran; the others need what it lacks (captioning: Java)
+EXAMPLES = f"""\
+examples:
+  %(prog)s                                      # every table at the smoke scale, then the report
+  %(prog)s --list tables                        # the tables and their rows (also: methods, scales, datasets)
+  %(prog)s --tables 5 7 --rows Baseline CutMix --seeds 0
+  %(prog)s --tables 5 --methods cutout mixup    # the Table 5 rows whose method is cutout or mixup
+  %(prog)s --scale paper --tables 5 --plan      # the published protocol's jobs, with their GPU-hours
+  %(prog)s --scale mini --tables 7 --download   # real CIFAR-10 on a CPU, about an hour
+  %(prog)s --scale reduced --tables 3 --data-root /data --device cuda
+  %(prog)s --plugin docs/examples/patchswap.py --candidate patchswap --tables 7   # profile a new method
+  %(prog)s --report-only                        # rebuild the report from --results
+
+exit status: 0 every selected job ran or was cached (a row that does not run at the scale says why in the
+report); 1 a job failed or a record is damaged; 2 bad input (one line on stderr, nothing written); {EXIT_MISSING_RUNTIME} every
+job this machine can run ran, and the others need what it lacks (captioning's metrics: a Java runtime)
+"""
+
+
+def program_name() -> str:
+    """How the command was started, for its usage line and examples: the console script's name, else
+    ``python run_all.py``."""
+    name = Path(sys.argv[0]).name
+    return name if name.startswith("mixbench") else "python run_all.py"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """``run_all.py``'s command line."""
-    parser = argparse.ArgumentParser(prog="run_all.py", description="Reproduce the CutMix paper's tables and report them.")
-    parser.add_argument("--scale", choices=SCALES, default="smoke", help="smoke (default: generated data, CPU minutes) | mini (real CIFAR on a CPU, about an hour a "
-                        "data set) | reduced (real data, one GPU) | paper (the published protocol)")
-    parser.add_argument("--tables", nargs="*", help="table ids or numbers, e.g. 3 5 7 A1 F5 (default: all)")
-    parser.add_argument("--methods", nargs="*", help="only rows with these methods or row names")
-    parser.add_argument("--seeds", type=int, nargs="*", help="override the scale's seeds")
-    parser.add_argument("--epochs", type=int, help="override the scale's epochs (changes the runs' identity)")
-    parser.add_argument("--data-root", help="folder of the real data sets (default: $MIXBENCH_DATA or ~/.cache/mixbench)")
-    parser.add_argument("--download", action="store_true", help="fetch the selected tables' CIFAR data sets into "
-                        "--data-root first, with torchvision (needs internet; the other data sets are never downloaded)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--jobs", type=int, help="jobs run in parallel, each in its own process (default: one per GPU "
-                        "of --gpus, else 2)")
-    parser.add_argument("--gpus", default="auto", help="GPUs to pin jobs to, one job per GPU: auto ($CUDA_VISIBLE_DEVICES, "
-                        "else every GPU nvidia-smi lists), none, or ids such as 0,1,3")
-    parser.add_argument("--gpus-per-job", type=int, help="train every classification job data-parallel on this many "
-                        "GPUs (processes on a CPU), overriding the protocol's gpus; changes the runs' identity")
-    parser.add_argument("--compile", action="store_true", help="torch.compile each training run's forward (GPU; not part of a run's identity)")
-    parser.add_argument("--workers", type=int, default=0, help="data-loading processes per job (loader pipeline)")
-    parser.add_argument("--input-pipeline", choices=("auto", "loader"), default="auto", help="auto (default): the "
-                        "device-resident pipeline for CIFAR and generated data on one process, else torchvision's "
-                        "transforms in a DataLoader; loader: the DataLoader everywhere. Part of the runs' identity")
-    cluster = parser.add_argument_group("executor", "where jobs run: local processes (default) or Slurm through submitit")
-    cluster.add_argument("--executor", choices=("local", "slurm"), default="local")
-    cluster.add_argument("--slurm-local", action="store_true", help="with --executor slurm: submitit's LocalExecutor "
-                         "instead of a cluster (local CPU processes; the same submission, requeue and collection)")
-    cluster.add_argument("--slurm-profile", type=Path, help="YAML of Slurm settings (copy experiments/slurm/example.yaml)")
-    cluster.add_argument("--slurm-partition")
-    cluster.add_argument("--slurm-account")
-    cluster.add_argument("--slurm-time", type=int, help="a job's time limit in minutes (longer runs requeue and resume)")
-    cluster.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
-                         help="any other sbatch option, e.g. --slurm-option exclude=node01 (repeatable)")
-    parser.add_argument("--plugin", action="append", default=[], help="a .py file or module registering methods")
-    parser.add_argument("--candidate", action="append", default=[], metavar=SPELLING,
-                        help="profile a method as the paper profiled CutMix: a row in every table that compares "
-                        "regularisers (its downstream rows start from its own runs), a profile at the top of the "
-                        "report; without --tables only those tables' candidate, Baseline, Mixup, Cutout and CutMix "
-                        "rows run. Repeatable. E.g. patchswap, patchswap:alpha=1.0,prob=0.5, big=patchswap:prob=1")
-    parser.add_argument("--candidate-params", type=Path, metavar="YAML", help="per-data-set parameters of the "
-                        "candidates: {label: {key: value, <protocol family>: {key: value}}} (docs/adding_a_method.md)")
-    parser.add_argument("--plan", action="store_true", help="print the jobs with status and estimated cost, run nothing")
-    parser.add_argument("--report-only", action="store_true", help="rebuild the report from results/ without running")
-    parser.add_argument("--experiments", type=Path, default=EXPERIMENTS, help="folder of protocols.yaml, tables/ and the paper's figures")
-    parser.add_argument("--results", type=Path, default=ROOT / "results")
-    parser.add_argument("--reports", type=Path, default=ROOT / "reports")
-    parser.add_argument("--no-progress", action="store_true")
+    """``run_all.py``'s command line: what to run, how, where jobs run, what to do, and the folders."""
+    parser = argparse.ArgumentParser(prog=program_name(), description="Reproduce the CutMix paper's tables and "
+                                     "report them.", epilog=EXAMPLES, formatter_class=HelpFormatter)
+    add_selection_flags(parser.add_argument_group("what runs"))
+    add_training_flags(parser.add_argument_group("how jobs run"))
+    add_executor_flags(parser.add_argument_group("where jobs run", "local processes, or Slurm through submitit"))
+    add_action_flags(parser.add_argument_group("what to do (default: run what is not cached, then report)"))
+    folders = parser.add_argument_group("folders")
+    folders.add_argument("--experiments", type=Path, default=EXPERIMENTS, help="folder of protocols.yaml, tables/ and "
+                         "the paper's figures")
+    folders.add_argument("--results", type=Path, default=output_folder() / "results", help="where runs are kept "
+                         "(results/<scale>/<job>): cached, resumed, reported")
+    folders.add_argument("--reports", type=Path, default=output_folder() / "reports", help="where the report is "
+                         "written (index.html and tables.md)")
     return parser
+
+
+def add_selection_flags(group: argparse._ArgumentGroup) -> None:
+    """--scale, --tables, --methods, --rows, --seeds, --epochs, --plugin, --candidate, --candidate-params."""
+    group.add_argument("--scale", choices=SCALES, default="smoke", help="; ".join(f"{name}: {purpose}" for name, purpose
+                                                                                 in SCALES.items()))
+    group.add_argument("--tables", nargs="*", metavar="TABLE", help="table ids, numbers or prefixes, e.g. 3 5 7 A1 F3 "
+                       "(default: every table of the scale)")
+    group.add_argument("--methods", nargs="*", metavar="METHOD", help="only the rows whose method is one of these "
+                       "(--list methods; case-insensitive). With --rows: the rows both select (default: every row)")
+    group.add_argument("--rows", nargs="*", metavar="ROW", help="only the rows of these names, e.g. Baseline CutMix "
+                       "'Mixup a=1.0' (--list tables; case-insensitive) (default: every row)")
+    group.add_argument("--seeds", type=int, nargs="*", metavar="SEED", help="run these seeds (default: the scale's)")
+    group.add_argument("--epochs", type=int, help="train this many epochs (changes the runs' identity) (default: the "
+                       "scale's)")
+    group.add_argument("--plugin", action="append", default=[], help="a .py file or module registering methods "
+                       "(repeatable)")
+    group.add_argument("--candidate", action="append", default=[], metavar=SPELLING,
+                       help="profile a method as the paper profiled CutMix: a row in every table that compares "
+                       "regularisers (its downstream rows start from its own runs), a profile at the top of the "
+                       "report; without --tables only those tables' candidate, Baseline, Mixup, Cutout and CutMix "
+                       "rows run. Repeatable. E.g. patchswap, patchswap:alpha=1.0,prob=0.5, big=patchswap:prob=1")
+    group.add_argument("--candidate-params", type=Path, metavar="YAML", help="per-data-set parameters of the "
+                       "candidates: {label: {key: value, <protocol family>: {key: value}}} (docs/adding_a_method.md)")
+
+
+def add_training_flags(group: argparse._ArgumentGroup) -> None:
+    """The flags of a job's execution, shared in name and meaning with ``python -m harness.train``."""
+    group.add_argument("--data-root", help="folder of the real data sets (default: $MIXBENCH_DATA or ~/.cache/mixbench)")
+    group.add_argument("--download", action="store_true", help="fetch the selected tables' CIFAR data sets into "
+                       "--data-root first, with torchvision (needs internet; the other data sets are never downloaded)")
+    group.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    group.add_argument("--jobs", type=int, help="jobs run in parallel, each in its own process (default: one per GPU "
+                       "of --gpus, else 2)")
+    group.add_argument("--gpus", default="auto", help="GPUs to pin jobs to, one job per GPU: auto ($CUDA_VISIBLE_DEVICES, "
+                       "else every GPU nvidia-smi lists), none, or ids such as 0,1,3")
+    group.add_argument("--gpus-per-job", type=int, help="train every classification job data-parallel on this many "
+                       "GPUs (processes on a CPU), overriding the protocol's gpus; changes the runs' identity (default: "
+                       "the protocol's, else 1)")
+    group.add_argument("--compile", action="store_true", help="torch.compile each training run's forward (GPU; not "
+                       "part of a run's identity)")
+    group.add_argument("--workers", type=int, default=0, help="data-loading processes per job (loader pipeline)")
+    group.add_argument("--input-pipeline", choices=INPUT_PIPELINE_CHOICES, default="auto", help=INPUT_PIPELINE_HELP)
+    group.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+
+
+def add_executor_flags(group: argparse._ArgumentGroup) -> None:
+    """--executor and its --slurm-* flags."""
+    group.add_argument("--executor", choices=("local", "slurm"), default="local", help="local: processes on this "
+                       "machine; slurm: one Slurm job per run, submitted with submitit (requeued when preempted or "
+                       "out of time)")
+    group.add_argument("--slurm-local", action="store_true", help="with --executor slurm: submitit's LocalExecutor "
+                       "instead of a cluster (local CPU processes; the same submission, requeue and collection)")
+    group.add_argument("--slurm-profile", type=Path, metavar="YAML", help="Slurm settings (copy "
+                       f"{EXPERIMENTS / 'slurm' / 'example.yaml'}); the flags below override it")
+    group.add_argument("--slurm-partition", help="sbatch --partition (default: the profile's, else the cluster's)")
+    group.add_argument("--slurm-account", help="sbatch --account (default: the profile's, else none)")
+    group.add_argument("--slurm-time", type=int, metavar="MINUTES", help="a job's time limit; a longer run is "
+                       "requeued and resumes (default: the profile's, else 1440)")
+    group.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="any other sbatch option, e.g. --slurm-option exclude=node01 (repeatable)")
+
+
+def add_action_flags(group: argparse._ArgumentGroup) -> None:
+    """--list, --plan, --report-only."""
+    group.add_argument("--list", nargs="?", const="all", choices=("all", *LISTS), help="print what there is "
+                       "(tables with their rows, methods with their parameters, scales, data sets; no value: all), "
+                       "run nothing")
+    group.add_argument("--plan", action="store_true", help="print the jobs with status and estimated cost, run nothing")
+    group.add_argument("--report-only", action="store_true", help="rebuild the report from --results without running")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,10 +181,17 @@ def download(tables: list[Table], protocols: dict, scale: str, root: str | None)
     from harness.data.cifar import download_cifar
 
     wanted = {protocols[t.protocol][scale]["dataset"] for t in tables if scale in protocols[t.protocol]}
-    for name in sorted(wanted & {"cifar10", "cifar100"}):
+    for name in sorted(wanted & set(DOWNLOADABLE)):
         print(f"downloading {name} into {data_root(root)} (torchvision)", flush=True)
         download_cifar(name, data_root(root))
     forget_fingerprints()
+
+
+def left_out(missing: dict[str, list[Job]]) -> str:
+    """The jobs left out for what this machine lacks, by reason, with their tables: ``8 jobs of T10_caption_nic,
+    TA1_caption (needs a Java runtime: ...)``."""
+    return "; ".join(f"{len(group)} job(s) of {', '.join(sorted({t for job in group for t, _, _ in job.cells}))} "
+                     f"({reason})" for reason, group in missing.items())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     augment.load_plugins(plugins)
     protocols = load_protocols(args.experiments / "protocols.yaml")
     catalog = load_tables(args.experiments / "tables", protocols)
+    if args.list:
+        print(listing(args.list, catalog, protocols))
+        return 0
     candidates = with_file_params([parse_candidate(text) for text in args.candidate], args.candidate_params, protocols)
     if candidates:
         catalog = add_candidates(catalog, candidates, protocols, args.scale)
@@ -144,15 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
                  "plugins": plugins, "epochs": args.epochs, "gpus_per_job": args.gpus_per_job,
                  "compile": args.compile, "input_pipeline": None if args.input_pipeline == "auto" else args.input_pipeline}
-    jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds, methods=args.methods,
-                         overrides=overrides, catalog=catalog)
+    jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds,
+                         rows=select_rows(tables, args.methods, args.rows), overrides=overrides, catalog=catalog)
     if candidates and not args.tables:  # the profile's runs only; other rows are shown where they are cached
         jobs, cells, tables = restrict_to_profile(jobs, cells, tables)
+    jobs, cells, missing = without_missing_runtimes(jobs, cells)
     shown = list({cell.job.key: cell.job for cell in cells if cell.job}.values())
     if args.plan:
         print(format_plan(jobs, cells))
         if candidates:
             print(candidate_cost(jobs, tables))
+        if missing:
+            print(f"left out on this machine: {left_out(missing)}")
         return 0
     will_run = not args.report_only and any(job.status() != "finished" for job in jobs)
     if will_run:
@@ -190,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     if damaged:
         print(f"mixbench: {len(damaged)} damaged record(s) found: exit status 1 (see the lines 'damaged:' above)",
               file=sys.stderr)
-    return 1 if outcome["failed"] or damaged else 0
+    status = 1 if outcome["failed"] or damaged else EXIT_MISSING_RUNTIME if missing and not args.report_only else 0
+    if missing and not args.report_only:
+        print(f"mixbench: not run: {left_out(missing)}; every other job ran: exit status {status}", file=sys.stderr)
+    return status
 
 
 def cli() -> NoReturn:

@@ -1,9 +1,11 @@
 """The commands a user types: bad input gives one line naming the problem and the fix, exit status 2, and
-touches nothing; every installed console script starts."""
+touches nothing; every installed console script starts; --list, --methods and --rows, --help and the exit status
+of a machine without Java do what their help says."""
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,10 +16,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_all(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def run_all(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     isolation = ["--results", str(tmp_path / "results"), "--reports", str(tmp_path / "reports"), "--no-progress"]
     return subprocess.run([sys.executable, str(ROOT / "run_all.py"), *args, *isolation], capture_output=True,
-                          text=True, cwd=tmp_path, timeout=120)
+                          text=True, cwd=tmp_path, timeout=120, env=env)
 
 
 def assert_refused(result: subprocess.CompletedProcess, tmp_path: Path, *fragments: str) -> None:
@@ -143,3 +145,166 @@ def test_the_main_job_benchmark_fails_on_a_run_that_failed(tmp_path):
                              "--tables", "nosuchtable"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert result.returncode != 0 and "main job FAILED: run_all.py exited {'from nothing': 2, 'cached': 2}" in result.stderr
     assert json.loads((tmp_path / "main_job.json").read_text())["exit_status"] == {"from nothing": 2, "cached": 2}
+
+
+def test_list_prints_tables_rows_methods_parameters_scales_and_data_sets_and_writes_nothing(tmp_path):
+    every = run_all(tmp_path, "--list")
+    assert every.returncode == 0, every.stderr
+    lines = every.stdout.splitlines()
+    assert "T5_cifar100_pyr200  Table 5: CIFAR-100 classification, PyramidNet-200 (alpha=240)  [smoke, mini, reduced, paper]" in lines
+    assert "    CutMix+ShakeDrop             cutmix, shakedrop_rate=0.5" in lines
+    assert "    VGG-GAP+ACoL*     planned: a WSOL method quoted by the paper (Zhang et al., 2018), not an augmentation" in lines
+    cutmix = lines.index("cutmix  CutMix (Yun et al., ICCV 2019), exactly as the paper and its official code.")
+    assert lines[cutmix + 1] == "    parameters: alpha=1.0, mode='batch', prob=1.0, label_smoothing=0.0"
+    assert "    parameters: sigma=0.25, alpha=1.0, mode='batch', prob=1.0, label_smoothing=0.0" in lines  # its own, then its bases'
+    assert [line.split()[0] for line in lines if line.startswith(("smoke ", "mini ", "reduced ", "paper "))] == \
+        ["smoke", "mini", "reduced", "paper"]
+    assert any(line.startswith("cifar100 ") and "real, --download fetches it; mini, reduced, paper: T5_cifar100_pyr200" in line
+               for line in lines)
+    assert not (tmp_path / "results").exists() and not (tmp_path / "reports").exists()
+    methods = run_all(tmp_path, "--list", "methods")
+    assert methods.stdout.startswith("methods (") and "tables (" not in methods.stdout and "\nscales (" not in methods.stdout
+
+
+def test_list_and_planning_import_no_torch():
+    code = ("import sys; from harness.run_all import main; main(['--list']); main(['--tables', '7', '--plan']); "
+            "print('torch imported' if 'torch' in sys.modules else 'no torch')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.stdout.splitlines()[-1] == "no torch", result.stderr
+
+
+def test_methods_select_rows_by_method_and_rows_by_name():
+    from harness.errors import HarnessError
+    from harness.experiments import load_tables, select_rows, select_tables
+
+    catalog = load_tables()
+    t5, t7 = select_tables(catalog, ["5", "7"])
+    by_method = select_rows([t5], ["cutmix", "NONE"], None)
+    assert {row for _, row in by_method} == {"Baseline", "StochDepth", "Label smoothing 0.1", "DropBlock", "DropBlock+LS",
+                                            "ShakeDrop", "CutMix", "CutMix+ShakeDrop"}  # every row of those methods
+    assert select_rows([t5, t7], None, ["baseline", "CutMix"]) == {
+        (t5.id, "Baseline"), (t5.id, "CutMix"), (t7.id, "Baseline"), (t7.id, "CutMix")}
+    assert select_rows([t5], ["cutmix"], ["CutMix", "Baseline"]) == {(t5.id, "CutMix")}  # both select
+    assert select_rows([t5], [], None) is None
+    with pytest.raises(HarnessError, match=r"--methods Baseline: no row .* has this method \(their methods: cutmix, .*"
+                                           r"--rows selects rows by name\)"):
+        select_rows([t5], ["Baseline"], None)
+    with pytest.raises(HarnessError, match=r"--rows Nope: no row of the selected tables is named so \(their rows: "
+                                           r"Baseline, CutMix, Cutout, Manifold Mixup a=1.0, Mixup a=1.0\)"):
+        select_rows([t7], None, ["Nope"])
+
+
+def test_rows_selects_baseline_against_cutmix_and_an_unknown_row_is_refused(tmp_path):
+    plan = run_all(tmp_path, "--tables", "5", "7", "--rows", "Baseline", "CutMix", "--plan")
+    assert plan.returncode == 0, plan.stderr
+    job_lines = [line for line in plan.stdout.splitlines() if line.startswith("pending")]
+    assert {line.split()[5] for line in job_lines} == {"none", "cutmix"}  # status, key, cost, unit, model, method
+    assert all(line.endswith(("/Baseline", "/CutMix")) for line in job_lines), job_lines
+    assert_refused(run_all(tmp_path, "--tables", "7", "--rows", "Nope"), tmp_path, "--rows Nope", "Mixup a=1.0")
+
+
+def test_help_gives_every_flag_a_text_and_its_default_and_its_examples_parse():
+    import argparse
+    import shlex
+
+    from harness.cli import HelpFormatter
+    from harness.run_all import build_parser, parse_args
+
+    parser = build_parser()
+    formatter = HelpFormatter("run_all.py")
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help, f"{action.option_strings} has no help"
+        has_default = action.default is not None and action.default is not False and action.default != []
+        assert not has_default or "(default: " in formatter._get_help_string(action), action.option_strings
+    epilog = parser.epilog.split("examples:\n", 1)[1].split("\n\n", 1)[0]
+    examples = [shlex.split(line.split("#")[0].replace("%(prog)s", ""))
+                for line in epilog.splitlines()]
+    assert len(examples) >= 5
+    for example in examples:
+        parse_args(example)  # every example is a valid command line
+    assert "3 every job this machine can run ran" in " ".join(parser.epilog.split())
+
+
+def test_run_all_and_train_share_flag_names_and_choices():
+    from harness.run_all import build_parser as run_all_parser
+    from harness.train.__main__ import build_parser as train_parser
+
+    ours, theirs = (parser._option_string_actions for parser in (run_all_parser(), train_parser()))
+    shared = set(ours) & set(theirs) - {"-h", "--help"}
+    assert {"--data-root", "--download", "--device", "--plugin", "--epochs", "--compile", "--workers",
+            "--input-pipeline", "--no-progress"} <= shared
+    for flag in shared:
+        assert ours[flag].choices == theirs[flag].choices, flag
+    assert tuple(ours["--input-pipeline"].choices) == ("auto", "loader", "device")
+
+
+def test_the_device_pipeline_forced_where_it_cannot_run_is_refused_at_plan_time(tmp_path):
+    result = run_all(tmp_path, "--scale", "reduced", "--tables", "3", "--input-pipeline", "device", "--plan",
+                     "--data-root", str(tmp_path / "nodata"))
+    assert_refused(result, tmp_path, "the device input pipeline runs one process", "this run: imagenet")
+
+
+def path_without(program: str, folder: Path) -> str:
+    """``$PATH`` with ``program`` taken off: each folder that holds it stands in as links to all else it holds."""
+    entries = []
+    for index, entry in enumerate(Path(p) for p in os.environ["PATH"].split(os.pathsep) if p):
+        if not (entry / program).exists():
+            entries.append(str(entry))
+            continue
+        shadow = folder / f"path{index}"
+        shadow.mkdir(parents=True)
+        for item in entry.iterdir():
+            if item.name != program:
+                (shadow / item.name).symlink_to(item)
+        entries.append(str(shadow))
+    path = os.pathsep.join(entries)
+    assert shutil.which(program, path=path) is None
+    return path
+
+
+NO_JAVA = "needs a Java runtime: apt install default-jre-headless"
+
+
+def test_without_java_the_plan_leaves_the_captioning_jobs_out_and_keeps_the_others(tmp_path):
+    env = {**os.environ, "PATH": path_without("java", tmp_path / "bin")}
+    plan = run_all(tmp_path, "--tables", "10", "--plan", env=env)
+    assert plan.returncode == 0, plan.stderr
+    lines = plan.stdout.splitlines()
+    assert [line.split()[-1] for line in lines if line.startswith("pending")] == \
+        [f"T10_det_{kind}/{row}" for kind in ("faster_rcnn", "ssd") for row in ("Baseline", "Mixup", "Cutout", "CutMix")]
+    assert [line.split(None, 2)[-1] for line in lines if "T10_caption_nic/" in line] == \
+        [f"T10_caption_nic/{row}: {NO_JAVA}" for row in ("Baseline", "Mixup", "Cutout", "CutMix")]
+    assert lines[-1] == f"left out on this machine: 4 job(s) of T10_caption_nic ({NO_JAVA})"
+
+
+def report_status(markdown: str, heading: str, row: str) -> str:
+    """The Status cell of ``row`` in the section of tables.md whose heading starts with ``heading``."""
+    section = markdown.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    return next(line for line in section.splitlines() if line.startswith(f"| {row} |")).rstrip(" |").rsplit("| ", 1)[1]
+
+
+def test_without_java_the_captioning_rows_say_why_every_other_job_runs_and_the_exit_status_is_3(tmp_path):
+    """A row not run at the scale (here T7's at a smoke scale restricted to its Baseline) is no environment gap:
+    with Java's rows left out, the exit status is 3; without them, 0."""
+    import yaml
+
+    experiments = tmp_path / "experiments"
+    shutil.copytree(ROOT / "experiments", experiments)
+    protocols = yaml.safe_load((experiments / "protocols.yaml").read_text())
+    protocols["cifar10"]["smoke"]["rows"] = ["Baseline"]
+    (experiments / "protocols.yaml").write_text(yaml.safe_dump(protocols))
+    flags = ("--experiments", str(experiments), "--epochs", "1", "--seeds", "0")
+    env = {**os.environ, "PATH": path_without("java", tmp_path / "bin")}
+    result = run_all(tmp_path, "--tables", "7", "A1", *flags, env=env)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stderr.splitlines()[-1] == (f"mixbench: not run: 4 job(s) of TA1_caption ({NO_JAVA}); every other "
+                                              "job ran: exit status 3")
+    assert len(list((tmp_path / "results" / "smoke").glob("*/record.json"))) == 1  # T7's Baseline ran
+    markdown = next((tmp_path / "reports").rglob("tables.md")).read_text()
+    assert report_status(markdown, "Table 7:", "Baseline").startswith("ok")
+    assert report_status(markdown, "Table 7:", "CutMix") == "not run at smoke scale (it runs Baseline)"
+    assert [report_status(markdown, "Table A1:", row) for row in ("Baseline", "Mixup", "Cutout", "CutMix")] == [NO_JAVA] * 4
+    cached = run_all(tmp_path, "--tables", "7", *flags, env=env)
+    assert cached.returncode == 0 and "1 cached, 0 run, 0 failed" in cached.stdout, cached.stdout + cached.stderr

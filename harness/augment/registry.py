@@ -5,15 +5,17 @@ imported when first built, so that naming and validating methods (planning a run
 """
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
+import inspect
 import re
 import sys
 import traceback
 from importlib.metadata import entry_points
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable, NamedTuple, TypeVar
 
 from harness.errors import HarnessError, UnknownNameError
 
@@ -21,6 +23,7 @@ T = TypeVar("T")
 _REGISTRY: dict[str, type] = {}
 ENTRY_POINT_GROUP = "mixbench.augmentations"
 _REGISTER_LINE = re.compile(r'^@register\("([^"]+)"\)', re.MULTILINE)
+SET_BY_THE_HARNESS = frozenset({"num_classes", "seed", "generator", "inplace"})  # not a spec row's parameters
 
 
 @lru_cache(maxsize=None)
@@ -69,6 +72,80 @@ def get(name: str) -> type:
             f"unknown augmentation {name!r}; registered: {', '.join(available())} "
             "(add your own with harness.augment.register, see README)"
         ) from None
+
+
+def parameters(name: str) -> dict[str, str]:
+    """The parameters a spec row can give method ``name`` (its class's and its bases' constructor keywords),
+    each with its default as source text. Built-in methods are read from their source, so no torch is
+    imported; a plugin's class, imported already, from its signature."""
+    _load_entry_points()
+    if name in builtin_modules():
+        return _source_parameters(_builtin_sources().registered[name])
+    params: dict[str, str] = {}
+    for cls in get(name).__mro__:
+        if "__init__" not in vars(cls):
+            continue
+        signature = inspect.signature(cls.__init__).parameters.values()
+        params |= {p.name: repr(p.default) for p in signature if p.default is not p.empty and p.name not in params}
+        if not any(p.kind is p.VAR_KEYWORD for p in signature):
+            break
+    return {key: value for key, value in params.items() if key not in SET_BY_THE_HARNESS}
+
+
+def summary(name: str) -> str:
+    """The first paragraph of method ``name``'s docstring (what it is, with its paper), on one line."""
+    _load_entry_points()
+    if name in builtin_modules():
+        return _builtin_sources().summaries[name]
+    cls = get(name)
+    return _first_paragraph(inspect.getdoc(cls) or sys.modules[cls.__module__].__doc__)
+
+
+def _first_paragraph(doc: str | None) -> str:
+    """A docstring's first paragraph on one line."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
+class _Sources(NamedTuple):
+    """The package's files parsed (not imported)."""
+
+    registered: dict[str, ast.ClassDef]  # method name -> its class
+    summaries: dict[str, str]  # method name -> its module docstring's first paragraph
+    classes: dict[str, ast.ClassDef]  # every class by its Python name (to follow the bases)
+
+
+@lru_cache(maxsize=None)
+def _builtin_sources() -> _Sources:
+    """The built-in methods' classes as source, read once."""
+    registered, summaries, by_name = {}, {}, {}
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        module = ast.parse(path.read_text(encoding="utf-8"))
+        for node in (n for n in module.body if isinstance(n, ast.ClassDef)):
+            by_name[node.name] = node
+            for decorator in node.decorator_list:
+                if isinstance(decorator, ast.Call) and getattr(decorator.func, "id", None) == "register":
+                    registered[decorator.args[0].value] = node
+                    summaries[decorator.args[0].value] = _first_paragraph(ast.get_docstring(module))
+    return _Sources(registered, summaries, by_name)
+
+
+def _source_parameters(node: ast.ClassDef) -> dict[str, str]:
+    """What :func:`parameters` gives for a class read from source: its ``__init__``'s keywords with defaults,
+    then (where it passes ``**kwargs`` on, or has no ``__init__``) its first base's."""
+    params: dict[str, str] = {}
+    while node is not None:
+        init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        if init is not None:
+            arguments = init.args
+            positional = arguments.args[len(arguments.args) - len(arguments.defaults):]
+            named = list(zip(positional, arguments.defaults)) + list(zip(arguments.kwonlyargs, arguments.kw_defaults))
+            params |= {arg.arg: ast.unparse(default) for arg, default in named
+                       if default is not None and arg.arg not in params}
+            if arguments.kwarg is None:
+                break
+        base = getattr(node.bases[0], "id", None) if node.bases else None
+        node = _builtin_sources().classes.get(base)
+    return {key: value for key, value in params.items() if key not in SET_BY_THE_HARNESS}
 
 
 def build(name: str, num_classes: int, **params):

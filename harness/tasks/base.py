@@ -35,6 +35,11 @@ class Task:
         """Raise :class:`~harness.errors.DataNotFoundError` if the job's data are missing (cheap: no image is
         read), so that a run with a wrong ``--data-root`` stops before its first job, with the fix."""
 
+    def missing_runtime(self, config: dict[str, Any]) -> str | None:
+        """What this machine lacks to run the job, as the report's reason (a program such as ``java``; cheap),
+        or None: such a job is left out and every other job runs."""
+        return None
+
     def dependencies(self, config: dict[str, Any]) -> list[str]:
         """Keys of the jobs that must finish before this one starts (e.g. the backbone it fine-tunes)."""
         return []

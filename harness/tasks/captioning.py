@@ -47,10 +47,12 @@ class CaptioningTask(Task):
                   "backbone": [backbone.key, backbone.which], **decoder}
         return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
 
-    def check_data(self, config):
-        from harness.captioning.scoring import require_java
+    def missing_runtime(self, config):
+        from harness.captioning.scoring import missing_java
 
-        require_java()
+        return missing_java()
+
+    def check_data(self, config):
         if config["dataset"] == "coco":
             from harness.captioning.data import locate_coco
 

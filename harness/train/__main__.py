@@ -7,40 +7,57 @@ import os
 from pathlib import Path
 from typing import NoReturn
 
-from harness.cli import parse_params, run_cli
+from harness.cli import INPUT_PIPELINE_CHOICES, INPUT_PIPELINE_HELP, HelpFormatter, parse_params, run_cli
 from harness.train.config import RunConfig, default_pipeline
 from harness.train.trainer import Trainer
 
+EXAMPLES = """\
+examples:
+  python -m harness.train --epochs 2                                      # generated data, seconds on a CPU
+  python -m harness.train --dataset cifar10 --model resnet20_cifar_s2 --method cutmix --param prob=0.5 --download
+  torchrun --nproc-per-node 2 -m harness.train --dataset cifar100 --world-size 2 --sync-bn --device cuda
+"""
 
-def main(argv: list[str] | None = None) -> int:
+
+def build_parser() -> argparse.ArgumentParser:
+    """``python -m harness.train``'s command line (the flags it shares with run_all.py mean the same there)."""
     defaults = RunConfig()
-    parser = argparse.ArgumentParser(prog="python -m harness.train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m harness.train", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--dataset", default=defaults.dataset, help="synthetic | cifar10 | cifar100 | imagenet")
     parser.add_argument("--data-root", help="folder of the data set (default: $MIXBENCH_DATA or ~/.cache/mixbench)")
     parser.add_argument("--download", action="store_true", help="let torchvision download CIFAR (needs internet)")
     parser.add_argument("--model", default=defaults.model, help="any timm model name, e.g. pyramidnet200_a240")
-    parser.add_argument("--method", default=defaults.method, help="registered augmentation name")
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="augmentation parameter")
-    parser.add_argument("--plugin", action="append", default=[], help="a .py file or module registering methods")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--method", default=defaults.method, help="registered augmentation name (run_all.py --list "
+                        "methods)")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="augmentation parameter "
+                        "(repeatable), e.g. --param alpha=1.0 --param prob=0.5")
+    parser.add_argument("--plugin", action="append", default=[], help="a .py file or module registering methods "
+                        "(repeatable)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="epochs to train")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="the global batch (over every "
+                        "process)")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="SGD learning rate, for the global batch")
     parser.add_argument("--milestones", type=int, nargs="*", help="epochs after which lr is multiplied by 0.1 (default: 50%% and 75%%)")
-    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    parser.add_argument("--image-size", type=int)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="SGD weight decay")
+    parser.add_argument("--image-size", type=int, help="the side images are trained at (default: the data set's)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="the seed of the run (initialisation, data "
+                        "order, augmentation)")
     parser.add_argument("--device", default=defaults.device, help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--world-size", type=int, default=int(os.environ.get("WORLD_SIZE", 1)),
-                        help="data-parallel processes (default: torchrun's WORLD_SIZE); --lr is for the global batch")
+                        help="data-parallel processes (default: torchrun's WORLD_SIZE, else 1); --lr is for the global "
+                        "batch")
     parser.add_argument("--sync-bn", action="store_true", help="batch norm over the global batch (GPUs)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training forward")
     parser.add_argument("--workers", type=int, default=defaults.num_workers, help="data-loading processes (loader pipeline)")
-    parser.add_argument("--input-pipeline", choices=("auto", "device", "loader"), default="auto",
-                        help="auto: the device-resident pipeline for CIFAR and generated data on one process, else the "
-                        "DataLoader (as run_all.py)")
+    parser.add_argument("--input-pipeline", choices=INPUT_PIPELINE_CHOICES, default="auto", help=INPUT_PIPELINE_HELP)
     parser.add_argument("--out", type=Path, default=Path("results/manual"), help="run folder (default: results/manual/<hash>)")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     milestones = args.milestones if args.milestones is not None else [max(1, args.epochs // 2), max(1, args.epochs * 3 // 4)]
     config = RunConfig(
         dataset=args.dataset, data_root=args.data_root, download=args.download, model=args.model,
