@@ -93,11 +93,11 @@ def main() -> int:
         left = args.budget_s - (time.perf_counter() - started)
         if name == "cifar10_run":
             command += ["--epochs", str(epochs_that_fit(left - 30, args.dry_run))]
-            if (work / "reports" / "tables.md").exists():
-                (work / "reports" / "tables.md").unlink()
+            if (work / "reports" / "mini" / "tables.md").exists():
+                (work / "reports" / "mini" / "tables.md").unlink()
         results.append(run_step(name, command, left if name == "cifar10_run" else share * args.budget_s, work))
-        if name == "cifar10_run" and (work / "reports" / "tables.md").is_file():
-            table = [line for line in (work / "reports" / "tables.md").read_text().splitlines()
+        if name == "cifar10_run" and (work / "reports" / "mini" / "tables.md").is_file():
+            table = [line for line in (work / "reports" / "mini" / "tables.md").read_text().splitlines()
                      if line.startswith("| Baseline |") or line.startswith("| CutMix |") or line.startswith("| Row |")]
             print("\n".join(table[:3]), flush=True)
     (work / "gpu_check.json").write_text(json.dumps({"results": results, "seconds": time.perf_counter() - started,

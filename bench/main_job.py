@@ -1,5 +1,5 @@
 """The main job's time budget: ``python run_all.py`` (every table at the smoke scale) from nothing, then again
-with everything cached, against the budgets the README states (15 minutes from nothing, 5 s cached, on the
+with everything cached, against the budgets README.md states (measurements: docs/benchmarks.md) (15 minutes from nothing, 5 s cached, on the
 project's 2-core machine).
 
     python bench/main_job.py [--jobs 2] [--keep DIR] [-- extra run_all.py arguments]

@@ -2,11 +2,13 @@
 
     python bench/train_throughput.py [--model resnet20_cifar_s2] [--image-size 32] [--batch-size 64]
                                      [--classes 100] [--steps 10] [--repeats 5] [--device auto|cpu|cuda]
+                                     [--precision auto|fp32|bf16]
 
 The reference is the official loop: the model in ``torch.nn.DataParallel``, fp32, NCHW, the batch copied to the
 device each step, CutMix's box and permutation drawn with NumPy on the host, the two-target cross-entropy.
 The harness runs :func:`harness.train.trainer.train_step`, the step its trainer runs (non-blocking copies from
-pinned memory, channels_last and bf16 autocast on a GPU, CutMix on the device, soft-target cross-entropy).
+pinned memory, channels_last, the run's precision: bf16 autocast on a GPU and on a CPU that computes bf16 natively,
+CutMix on the device, soft-target cross-entropy).
 Same model (same initial weights), batch, data, optimiser and CutMix settings (α = 1, probability 1). The two
 loops alternate, ``--repeats`` times ``--steps`` timed steps each after a warm-up, and the medians of their
 images/s are compared: the ratio printed is harness / reference.
@@ -18,7 +20,6 @@ import copy
 import platform
 import statistics
 import time
-from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -26,7 +27,8 @@ from timm.loss import SoftTargetCrossEntropy
 
 from harness import augment
 from harness.models import create_model
-from harness.train.trainer import resolve_device, train_step
+from harness.devices import PRECISIONS, resolve_precision
+from harness.train.trainer import precision_context, resolve_device, train_step
 
 
 def reference_bbox(size: torch.Size, lam: float) -> tuple[int, int, int, int]:
@@ -67,9 +69,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per repeat")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="the harness loop's (as run_all.py)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
+    precision = resolve_precision(args.precision, device.type)
     torch.manual_seed(0)
     np.random.seed(0)
     base = create_model(args.model, args.classes)
@@ -77,13 +81,11 @@ def main() -> None:
                for _ in range(4)]
     pinned = [(x.pin_memory(), y.pin_memory()) for x, y in batches] if cuda else batches
 
-    ours = copy.deepcopy(base).to(device)
-    if cuda:
-        ours = ours.to(memory_format=torch.channels_last)
+    ours = copy.deepcopy(base).to(device).to(memory_format=torch.channels_last)
     cutmix = augment.build("cutmix", num_classes=args.classes, alpha=1.0, prob=1.0, seed=0)
     cutmix.attach(ours)
     ours_optimizer, soft_ce = sgd(ours), SoftTargetCrossEntropy()
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
+    autocast = precision_context(precision, device)
     theirs = torch.nn.DataParallel(copy.deepcopy(base).to(device))
     theirs_optimizer, ce = sgd(theirs), torch.nn.CrossEntropyLoss()
 
@@ -114,7 +116,7 @@ def main() -> None:
             rates[name].append(args.steps * args.batch_size / (time.perf_counter() - started))
     hardware = torch.cuda.get_device_name(device) if cuda else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     print(f"{args.model}, batch {args.batch_size} x 3 x {args.image_size} x {args.image_size}, {args.classes} classes, "
-          f"CutMix α=1 p=1, on {device} ({hardware}); median of {args.repeats} interleaved repeats of {args.steps} steps")
+          f"CutMix α=1 p=1, on {device} ({hardware}), harness in {precision}; median of {args.repeats} interleaved repeats of {args.steps} steps")
     medians = {name: statistics.median(values) for name, values in rates.items()}
     for name, value in medians.items():
         print(f"  {name:32s} {value:9.1f} images/s   (repeats: {', '.join(f'{v:.0f}' for v in rates[name])})")

@@ -11,6 +11,8 @@ from harness.errors import HarnessError
 from harness.train.config import INPUT_PIPELINES
 
 INPUT_PIPELINE_CHOICES = ("auto", *INPUT_PIPELINES)  # --input-pipeline of run_all.py and python -m harness.train
+PRECISION_HELP = ("auto: bf16 autocast on a GPU and on a CPU that computes bf16 natively (AMX, AVX-512 BF16), "
+                  "else fp32; fp32 or bf16 to choose. channels_last either way. Part of the runs' identity")
 INPUT_PIPELINE_HELP = ("auto: the device-resident pipeline for CIFAR and generated data on one process, else "
                        "torchvision's transforms in a DataLoader; device: the device-resident pipeline (an error where "
                        "a run cannot use it: other data sets, a data policy, several processes); loader: the DataLoader "

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from harness.errors import HarnessError
 
@@ -32,6 +33,33 @@ def visible_gpus(spec: str = "auto") -> list[str]:
     except (OSError, subprocess.SubprocessError) as err:
         return _unpinned(f"nvidia-smi failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
     return [line.strip() for line in listed.splitlines() if line.strip()]
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs that compute bf16 in hardware
+
+
+def cpu_computes_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU computes bf16 in hardware (AMX or AVX-512 BF16, as recent Xeon and EPYC processors do).
+    Elsewhere bf16 is emulated, slower than fp32 (measured: docs/benchmarks.md)."""
+    try:
+        flags = set(cpuinfo.read_text().split())
+    except OSError:
+        return False
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+
+
+def resolve_precision(requested: str, device: str) -> str:
+    """The precision a run trains and evaluates in (part of its identity): ``fp32`` or ``bf16`` as asked; for
+    ``auto``, bf16 autocast on a GPU (``--device cuda``, or ``auto`` where NVIDIA GPUs are visible) and on a CPU that
+    computes bf16 natively, else fp32. Torch-free: the orchestrator decides it when it plans."""
+    if requested not in PRECISIONS:
+        raise HarnessError(f"precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
+    if requested != "auto":
+        return requested
+    hidden = os.environ.get("CUDA_VISIBLE_DEVICES", "x").strip() in ("", "-1")
+    gpu = device.startswith("cuda") or (device == "auto" and bool(nvidia_device_files()) and not hidden)
+    return "bf16" if gpu or (device != "cuda" and cpu_computes_bf16()) else "fp32"
 
 
 def nvidia_device_files() -> list[str]:

@@ -35,17 +35,19 @@ def _sound(path: str, mtime_ns: int, size: int) -> bool:
     return isinstance(record, dict) and record.get("status") == "finished" and "config" in record
 
 
-def set_aside_damaged(jobs: list["Job"]) -> list[tuple["Job", Path]]:
-    """Move the folder of every job whose record is damaged aside (``<key>.damaged-<time>``, never deleted) and
-    leave a note in its place, so that the job runs again from nothing and the report says why; (job, where its
-    folder went) for each."""
+def set_aside(jobs: list["Job"], why: str) -> list[tuple["Job", Path]]:
+    """Move the folder of each job aside (``<key>.<why>-<time>``, never deleted) so that it runs again from
+    nothing: ``damaged`` records (a note left in its place lets the report say why) or ``stale`` ones (made by other
+    harness code: the report still reads the record kept aside); (job, where its folder went) for each."""
     moved = []
     for job in jobs:
-        if job.status() == "damaged":
-            aside = job.run_dir.with_name(f"{job.run_dir.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.replace(job.run_dir, aside)
+        if why == "damaged" and job.status() != "damaged":
+            continue
+        aside = job.run_dir.with_name(f"{job.run_dir.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(job.run_dir, aside)
+        if why == "damaged":
             atomic_write_json(job.run_dir / DAMAGED_NOTE, {"damaged": str(aside / RECORD), "kept_aside_as": str(aside)})
-            moved.append((job, aside))
+        moved.append((job, aside))
     return moved
 
 
@@ -95,6 +97,7 @@ class Cell:
     seed: int | None
     job: Job | None = None
     reason: str | None = None  # "not implemented: ..." or "not run at this scale: ..."
+    note: str | None = None  # the job is not this plan's own run but an earlier one of the cell (harness.store)
 
 
 def run_resolver(catalog: dict[str, Table], protocols: dict[str, Any], scale: str, results: Path, overrides: dict[str, Any]):
@@ -111,6 +114,15 @@ def run_resolver(catalog: dict[str, Table], protocols: dict[str, Any], scale: st
         return key, results / scale / key, config
 
     return resolve
+
+
+def row_reason(row, settings: dict[str, Any], scale: str) -> str | None:
+    """Why a row has no run at a scale, before any run is configured (None: it runs)."""
+    if row.planned:
+        return f"not implemented: {row.planned}"
+    if "rows" in settings and row.name not in settings["rows"] and not row.candidate:  # a candidate runs wherever
+        return f"not run at {scale} scale (it runs {', '.join(settings['rows'])})"  # the rows it is compared with do
+    return None
 
 
 def expand(tables: list[Table], protocols: dict[str, Any], scale: str, results: Path, *,
@@ -133,12 +145,9 @@ def expand(tables: list[Table], protocols: dict[str, Any], scale: str, results: 
         for row in table.rows:
             if rows is not None and (table.id, row.name) not in rows:
                 continue
-            if row.planned:
-                cells.append(Cell(table.id, row.name, None, reason=f"not implemented: {row.planned}"))
-                continue
-            if "rows" in settings and row.name not in settings["rows"] and not row.candidate:  # a candidate runs
-                # wherever the rows it is compared with do
-                cells.append(Cell(table.id, row.name, None, reason=f"not run at {scale} scale (it runs {', '.join(settings['rows'])})"))
+            reason = row_reason(row, settings, scale)
+            if reason:
+                cells.append(Cell(table.id, row.name, None, reason=reason))
                 continue
             for seed in seeds if seeds is not None else settings["seeds"]:
                 try:

@@ -6,21 +6,25 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 from harness import augment
 from harness.candidate import (SPELLING, add_candidates, candidate_cost, describe, parse_candidate, profile_tables,
                                restrict_to_profile, with_file_params)
-from harness.cli import INPUT_PIPELINE_CHOICES, INPUT_PIPELINE_HELP, HelpFormatter, parse_params, run_cli
-from harness.devices import visible_gpus
+from harness.cli import (INPUT_PIPELINE_CHOICES, INPUT_PIPELINE_HELP, PRECISION_HELP, HelpFormatter, parse_params,
+                         run_cli)
+from harness.devices import PRECISIONS, visible_gpus
 from harness.errors import HarnessError
 from harness.experiments import SCALES, Table, load_protocols, load_tables, paper_values, select_rows, select_tables
 from harness.fingerprint import forget_fingerprints
+from harness.io import read_json
 from harness.listing import DOWNLOADABLE, LISTS, listing
-from harness.orchestrate import (Job, check_data, execute, expand, format_plan, results_lock, set_aside_damaged,
+from harness.orchestrate import (Cell, Job, check_data, execute, expand, format_plan, results_lock, row_reason, set_aside,
                                  without_missing_runtimes)
 from harness.paths import EXPERIMENTS, data_root, output_folder
-from harness.report import build_report
+from harness.report import build_report, write_scales_index
+from harness.store import stale_reason, stored_runs, with_stored_runs
+from harness.tasks import TASKS
 from harness.train.files import RECORD
 
 
@@ -64,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     folders.add_argument("--results", type=Path, default=output_folder() / "results", help="where runs are kept "
                          "(results/<scale>/<job>): cached, resumed, reported")
     folders.add_argument("--reports", type=Path, default=output_folder() / "reports", help="where the report is "
-                         "written (index.html and tables.md)")
+                         "written (reports/<scale>/index.html and tables.md)")
     return parser
 
 
@@ -109,6 +113,7 @@ def add_training_flags(group: argparse._ArgumentGroup) -> None:
                        "part of a run's identity)")
     group.add_argument("--workers", type=int, default=0, help="data-loading processes per job (loader pipeline)")
     group.add_argument("--input-pipeline", choices=INPUT_PIPELINE_CHOICES, default="auto", help=INPUT_PIPELINE_HELP)
+    group.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     group.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
 
 
@@ -130,12 +135,18 @@ def add_executor_flags(group: argparse._ArgumentGroup) -> None:
 
 
 def add_action_flags(group: argparse._ArgumentGroup) -> None:
-    """--list, --plan, --report-only."""
+    """--list, --plan, --report-only, --rerun-stale, --compare."""
     group.add_argument("--list", nargs="?", const="all", choices=("all", *LISTS), help="print what there is "
                        "(tables with their rows, methods with their parameters, scales, data sets; no value: all), "
                        "run nothing")
     group.add_argument("--plan", action="store_true", help="print the jobs with status and estimated cost, run nothing")
-    group.add_argument("--report-only", action="store_true", help="rebuild the report from --results without running")
+    group.add_argument("--report-only", action="store_true", help="rebuild every table's report of the scale from "
+                       "the records in --results, running nothing")
+    group.add_argument("--rerun-stale", action="store_true", help="run again the selected tables' finished runs whose "
+                       "records were made by other harness code than this checkout's (the report marks them)")
+    group.add_argument("--compare", type=Path, metavar="OTHER_RESULTS", help="with --report-only: put another results "
+                       "folder's figures beside this one's, cell by cell, with their difference and whether it is "
+                       "within the seeds' noise")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -187,6 +198,34 @@ def download(tables: list[Table], protocols: dict, scale: str, root: str | None)
     forget_fingerprints()
 
 
+def stale_jobs(jobs: list[Job]) -> list[Job]:
+    """The finished jobs whose records were made by other harness code than this checkout's."""
+    return [job for job in jobs if job.status() == "finished" and stale_reason(read_json(job.run_dir / RECORD))]
+
+
+def report_builder(args: argparse.Namespace, catalog: dict[str, Table], protocols: dict, tables: list[Table],
+                   jobs: list[Job], cells: list[Cell]) -> Callable[[], dict[str, Path]]:
+    """What rebuilds the scale's report (``reports/<scale>/``) over every record of the scale: the selected
+    tables as planned, every other table of the scale from its stored runs; then ``reports/index.html``."""
+    selected = {table.id for table in tables}
+    others = [t for t in catalog.values() if t.id not in selected and args.scale in protocols[t.protocol]]
+    reasons = [Cell(t.id, row.name, None, reason=why) for t in others for row in t.rows
+               if (why := row_reason(row, protocols[t.protocol][args.scale], args.scale))]
+    order = list(catalog)
+    paper = paper_values(args.experiments)
+
+    def report() -> dict[str, Path]:
+        runs = stored_runs(args.results, args.scale)
+        every, merged = with_stored_runs(tables + others, cells + reasons, runs, args.scale)
+        shown = sorted((t for t in every if t.id in selected or any(c.table == t.id and c.job for c in merged)),
+                       key=lambda t: order.index(t.id))
+        paths = build_report(shown, jobs, merged, paper, args.scale, args.reports / args.scale, runs, args.compare)
+        write_scales_index(args.reports)
+        return paths
+
+    return report
+
+
 def left_out(missing: dict[str, list[Job]]) -> str:
     """The jobs left out for what this machine lacks, by reason, with their tables: ``8 jobs of T10_caption_nic,
     TA1_caption (needs a Java runtime: ...)``."""
@@ -197,6 +236,9 @@ def left_out(missing: dict[str, list[Job]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
+    if args.compare is not None and not (args.compare / args.scale).is_dir():
+        raise HarnessError(f"--compare {args.compare}: no {args.scale}-scale runs there ({args.compare / args.scale} "
+                           "is not a folder): name another results folder (the one given to its --results)")
     plugins = [str(Path(p).resolve()) if p.endswith(".py") else p for p in args.plugin]
     augment.load_plugins(plugins)
     protocols = load_protocols(args.experiments / "protocols.yaml")
@@ -218,21 +260,27 @@ def main(argv: list[str] | None = None) -> int:
         download(tables, protocols, args.scale, args.data_root)
     overrides = {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
                  "plugins": plugins, "epochs": args.epochs, "gpus_per_job": args.gpus_per_job,
-                 "compile": args.compile, "input_pipeline": None if args.input_pipeline == "auto" else args.input_pipeline}
+                 "compile": args.compile, "input_pipeline": None if args.input_pipeline == "auto" else args.input_pipeline,
+                 "precision": args.precision}
     jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds,
                          rows=select_rows(tables, args.methods, args.rows), overrides=overrides, catalog=catalog)
     if candidates and not args.tables:  # the profile's runs only; other rows are shown where they are cached
         jobs, cells, tables = restrict_to_profile(jobs, cells, tables)
     jobs, cells, missing = without_missing_runtimes(jobs, cells)
-    shown = list({cell.job.key: cell.job for cell in cells if cell.job}.values())
+    stale = stale_jobs(jobs)
     if args.plan:
         print(format_plan(jobs, cells))
         if candidates:
             print(candidate_cost(jobs, tables))
         if missing:
             print(f"left out on this machine: {left_out(missing)}")
+        if stale:
+            print(f"{len(stale)} finished run(s) were made by other harness code"
+                  + (": they run again" if args.rerun_stale else " (--rerun-stale runs them again)"))
         return 0
-    will_run = not args.report_only and any(job.status() != "finished" for job in jobs)
+    rerun = [job for job in stale if not TASKS[job.task].missing_runtime(job.config)] \
+        if args.rerun_stale and not args.report_only else []  # a stale run this machine can run again
+    will_run = not args.report_only and (bool(rerun) or any(job.status() != "finished" for job in jobs))
     if will_run:
         check_data(jobs)  # a wrong --data-root stops here, before any job starts or any file is written
     executor = make_executor(args) if will_run else None
@@ -240,10 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         visible_gpus(args.gpus)  # a malformed list is an error even when nothing runs
     if will_run:
         executor.check(jobs)
-    paper = paper_values(args.experiments)
-
-    def report() -> dict[str, Path]:
-        return build_report(tables, shown, cells, paper, args.scale, args.reports)
+    report = report_builder(args, catalog, protocols, tables, jobs, cells)
 
     with results_lock(args.results):
         outcome = {"failed": []}
@@ -252,8 +297,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"damaged: {job.run_dir / RECORD}" + (" (--report-only: its row says so; run without it to run the "
                                                          "job again)" if args.report_only else ""), flush=True)
         if not args.report_only:
-            for job, aside in set_aside_damaged(damaged):
+            for job, aside in set_aside(damaged, "damaged"):
                 print(f"  kept aside as {aside}; {job.key} runs again", flush=True)
+            for job, aside in set_aside(rerun, "stale"):
+                print(f"stale: {job.key} ({stale_reason(read_json(aside / RECORD))}): kept aside as {aside.name}, "
+                      "runs again", flush=True)
             pending = sum(job.status() != "finished" for job in jobs)
             if pending:
                 paths = report()

@@ -13,6 +13,7 @@ import pytest
 
 from harness import augment
 from harness.candidate import add_candidates, parse_candidate, restrict_to_profile, with_file_params
+from harness.code_identity import harness_sources
 from harness.errors import HarnessError
 from harness.experiments import load_protocols, load_tables, paper_values
 from harness.orchestrate import expand
@@ -101,7 +102,7 @@ def write_records(jobs, seed_shift: float = 0.0) -> dict[str, float]:
         job.run_dir.mkdir(parents=True, exist_ok=True)
         (job.run_dir / "record.json").write_text(json.dumps({
             "status": "finished", "task": job.task, "config": job.config, "best": metrics, "last": metrics,
-            "wall_time_s": 1.0, "git": {"commit": "abc", "dirty": False}, "packages": {},
+            "wall_time_s": 1.0, "git": {"commit": "abc", "dirty": False}, "harness_code": harness_sources(), "packages": {},
             "hardware": {"device": "cpu", "cpu_count": 2}}))
     return figures
 
@@ -214,7 +215,7 @@ def test_an_installed_package_is_a_candidate_without_plugin(tmp_path, data_root)
                      "--data-root", str(data_root), "--no-progress", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "jobs: 0 cached, 1 run, 0 failed" in result.stdout
-    assert "| rowmix (candidate) |" in (tmp_path / "reports" / "tables.md").read_text()
+    assert "| rowmix (candidate) |" in (tmp_path / "reports" / "smoke" / "tables.md").read_text()
 
 
 def test_two_candidates_get_a_row_each_and_a_profile_each(tmp_path):

@@ -143,7 +143,7 @@ def test_mini_protocol_runs_an_epoch_on_real_cifar10(tmp_path):
     record = json.loads(next((tmp_path / "results" / "mini").glob("*/record.json")).read_text())
     assert record["config"]["model"] == "resnet20_cifar_s2" and record["config"]["dataset"] == "cifar10"
     assert (record["train_size"], record["test_size"]) == (2119, 1017)  # the subset is smaller than train_subset: all of it
-    markdown = (tmp_path / "reports" / "tables.md").read_text()
+    markdown = (tmp_path / "reports" / "mini" / "tables.md").read_text()
     row = next(line for line in markdown.splitlines() if line.startswith("| CutMix |"))
     assert "MINI SCALE" in markdown and f"| {record['best']['top1_err']:.2f} (n=1) |" in row  # the record's figure
 

@@ -98,14 +98,14 @@ def test_a_damaged_record_is_reported_set_aside_and_run_again(tmp_path, data_roo
     record.write_text(record.read_text()[:40])  # truncated
     assert run_all(args + ["--report-only"]) == 1
     assert f"damaged: {record}" in capsys.readouterr().out
-    assert f"damaged: {record}" in (tmp_path / "reports" / "tables.md").read_text()
+    assert f"damaged: {record}" in (tmp_path / "reports" / "smoke" / "tables.md").read_text()
     assert run_all(args) == 1  # found damaged: said, set aside, run again
     out = capsys.readouterr().out
     assert f"damaged: {record}" in out and "jobs: 0 cached, 1 run, 0 failed" in out
     assert json.loads(record.read_text())["status"] == "finished"
     aside = list(record.parent.parent.glob(f"{record.parent.name}.damaged-*"))
     assert len(aside) == 1 and len((aside[0] / "record.json").read_text()) == 40  # kept as it was
-    assert "earlier record was damaged" in (tmp_path / "reports" / "tables.md").read_text()
+    assert "earlier record was damaged" in (tmp_path / "reports" / "smoke" / "tables.md").read_text()
     assert run_all(args) == 0 and "jobs: 1 cached, 0 run" in capsys.readouterr().out
 
 

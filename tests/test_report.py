@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.code_identity import harness_sources
 from harness.experiments import load_protocols, load_tables, paper_values
 from harness.orchestrate import expand
 from harness.report import build_report
@@ -32,7 +33,8 @@ def write_record(job, index: int) -> None:
     (job.run_dir / "record.json").write_text(json.dumps({
         "status": "finished", "config": job.config, "curve": curve, "best": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")},
         "last": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")}, "wall_time_s": 3.0,
-        "git": {"commit": "abc", "dirty": False}, "packages": {"torch": "2"}, "hardware": {"device": "cpu", "cpu_count": 2}}))
+        "git": {"commit": "abc", "dirty": False}, "harness_code": harness_sources(), "packages": {"torch": "2"},
+        "hardware": {"device": "cpu", "cpu_count": 2}}))
 
 
 def recorded_run(tmp_path: Path):
@@ -145,9 +147,9 @@ def test_provenance_says_a_data_parallel_run_mixed_within_each_process():
     from harness.report.build import _hardware
 
     cpu = {"device": "cpu", "cpu_count": 2}
-    assert _hardware(cpu, {"batch_size": 64}) == "cpu (2 cores)"
-    assert _hardware({"gpu": "H100"}, {"batch_size": 256, "world_size": 8, "sync_bn": True}) == \
-        "H100; data-parallel x8: mixing within each process's 32 images, SyncBN"
+    assert _hardware(cpu, {"batch_size": 64}) == "cpu (2 cores), fp32"
+    assert _hardware({"gpu": "H100"}, {"batch_size": 256, "world_size": 8, "sync_bn": True, "precision": "bf16"}) == \
+        "H100, bf16; data-parallel x8: mixing within each process's 32 images, SyncBN"
 
 
 def test_the_html_renders_the_legend_keeps_to_the_window_and_marks_non_paper_figures(tmp_path):

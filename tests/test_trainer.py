@@ -129,3 +129,39 @@ def test_config_hash_ignores_where_and_how_it_runs():
     b = RunConfig(device="cuda", data_root="/b", num_workers=4, labels={"table": "T5"})
     assert a.config_hash() == b.config_hash()
     assert a.config_hash() != RunConfig(seed=1).config_hash()
+
+
+def test_precision_is_resolved_at_plan_time_and_part_of_the_identity(tmp_path, monkeypatch):
+    from harness import devices
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu avx512f avx512_vnni\n")
+    assert not devices.cpu_computes_bf16(cpuinfo)
+    cpuinfo.write_text("flags\t\t: fpu avx512f amx_bf16 amx_tile\n")
+    assert devices.cpu_computes_bf16(cpuinfo)
+    for native, expected in ((False, "fp32"), (True, "bf16")):
+        monkeypatch.setattr(devices, "cpu_computes_bf16", lambda: native)
+        assert devices.resolve_precision("auto", "cpu") == expected
+    assert devices.resolve_precision("auto", "cuda") == devices.resolve_precision("bf16", "cpu") == "bf16"
+    assert devices.resolve_precision("fp32", "cuda") == "fp32"
+    with pytest.raises(Exception, match="precision must be one of"):
+        devices.resolve_precision("fp16", "cpu")
+    assert RunConfig(precision="bf16").config_hash() != RunConfig().config_hash()
+
+
+def test_a_bf16_run_trains_in_bf16_and_says_so(data_root, tmp_path, monkeypatch):
+    """bf16 autocast on the CPU, channels_last: every step runs under it, and the record names the precision."""
+    from harness.train import trainer
+
+    seen = []
+    step = trainer.train_step
+
+    def watched(model, images, labels, aug, optimizer, loss_fn, autocast, device):
+        with autocast():
+            seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return step(model, images, labels, aug, optimizer, loss_fn, autocast, device)
+
+    monkeypatch.setattr(trainer, "train_step", watched)
+    record = Trainer(tiny(data_root, precision="bf16", epochs=1, milestones=[1]), tmp_path / "bf16", progress=False).run()
+    assert set(seen) == {torch.bfloat16} and record["config"]["precision"] == "bf16"
+    assert 0.0 <= record["best"]["top1_err"] <= 100.0 and record["curve"][0]["train_loss"] > 0

@@ -39,7 +39,7 @@ def run(command: str, folder: Path, data_root: Path) -> str:
                             cwd=folder, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 failed" in result.stdout
-    return (folder / "reports" / "tables.md").read_text()
+    return (folder / "reports" / "smoke" / "tables.md").read_text()
 
 
 def test_the_tutorials_file_parameters_and_entry_point_are_what_the_harness_reads(tmp_path):
@@ -76,8 +76,8 @@ def test_the_tutorial_profiles_a_method_from_one_file_and_one_command(tmp_path, 
         assert metric in labels, (metric, labels)
     assert not any("| — |" in line for line in lines), section  # every method measured on every metric
     assert all(re.search(r"\| \d of 5 \|", line) for line in lines)
-    profile_json = json.loads((tmp_path / "reports" / "profile_patchswap.json").read_text())
-    assert len(profile_json["table"]) == len(lines) and (tmp_path / "reports" / "profile_patchswap.csv").is_file()
+    profile_json = json.loads((tmp_path / "reports" / "smoke" / "profile_patchswap.json").read_text())
+    assert len(profile_json["table"]) == len(lines) and (tmp_path / "reports" / "smoke" / "profile_patchswap.csv").is_file()
     assert "![profile of patchswap](figures/profile_patchswap_smoke.png)" in markdown
 
 

@@ -4,7 +4,7 @@
     images, targets = aug(images, labels)      # targets: float [B, K], rows sum to 1
 
 Add a method from your own file with :func:`register` and load it with :func:`load_plugins`
-(or ``--plugin my_mix.py`` on the command line); see README. Built-in methods are imported when first
+(or ``--plugin my_mix.py`` on the command line); see docs/adding_a_method.md. Built-in methods are imported when first
 built (see :mod:`harness.augment.registry`), and so are the base classes below: planning needs no torch.
 """
 from harness.augment.registry import available, build, get, is_known, load_plugins, register

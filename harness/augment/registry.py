@@ -70,7 +70,7 @@ def get(name: str) -> type:
     except KeyError:
         raise UnknownNameError(
             f"unknown augmentation {name!r}; registered: {', '.join(available())} "
-            "(add your own with harness.augment.register, see README)"
+            "(add your own with harness.augment.register, see docs/adding_a_method.md)"
         ) from None
 
 

@@ -24,7 +24,7 @@ from harness.models import create_model
 from harness.paths import data_root
 from harness.train import CHECKPOINT, RECORD
 from harness.train.config import finished_run_config
-from harness.train.provenance import git_commit, hardware, package_versions
+from harness.train.provenance import code_provenance, hardware, package_versions
 from harness.train.trainer import load_backbone, resolve_device
 
 FEATURES = "features.pt"
@@ -148,7 +148,7 @@ def run_captioning(config: dict[str, Any], run_dir: Path, progress: bool) -> dic
         "vocabulary_size": len(vocab), "train_pairs": len(pairs), "test_images": len(test.image_ids),
         "train_curve": curve,
         "best": {"epoch": len(curve), **metrics}, "last": {"epoch": len(curve), **metrics},
-        "git": git_commit(), "packages": package_versions("captioning"), "hardware": hardware(device),
+        **code_provenance(), "packages": package_versions("captioning"), "hardware": hardware(device),
         "wall_time_s": time.perf_counter() - started,
     }
     atomic_write_json(run_dir / RECORD, record)

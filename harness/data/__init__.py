@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,25 @@ class DataBundle:
     image_size: int
     mean: tuple[float, ...] = IMAGENET_MEAN  # the normalisation of its transforms (the device pipeline repeats it)
     std: tuple[float, ...] = IMAGENET_STD
+
+    def clean_train(self) -> Dataset | None:
+        """The training images (the same subset) through the test transform: what the model memorised of them.
+        None for the localization sets, whose test transform also carries boxes."""
+        if self.name not in CLEAN_TRAIN:
+            return None
+        return with_transform(self.train, self.test.transform)
+
+
+CLEAN_TRAIN = ("synthetic", "cifar10", "cifar100", "imagenet")  # sets whose train and test items are alike
+
+
+def with_transform(dataset: Dataset, transform) -> Dataset:
+    """A shallow copy of ``dataset`` (or of the set under a ``Subset``, same indices) with another transform."""
+    if isinstance(dataset, Subset):
+        return Subset(with_transform(dataset.dataset, transform), dataset.indices)
+    changed = copy.copy(dataset)
+    changed.transform = transform
+    return changed
 
 
 def check_data(name: str, root: Path | None = None, download: bool = False) -> None:

@@ -10,6 +10,7 @@ those of the PIL path (a test).
 """
 from __future__ import annotations
 
+import copy
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -75,6 +76,12 @@ class DeviceBatches:
         self.order = order
         self.pad = self.images.shape[-1] // 8
         self.generator = torch.Generator().manual_seed(seed)  # crops and flips (on the CPU: the same on any device)
+
+    def unaugmented(self) -> "DeviceBatches":
+        """The same images in order, only normalised: the training set as the model sees a test set."""
+        clean = copy.copy(self)
+        clean.augment = False
+        return clean
 
     def __len__(self) -> int:
         count = len(self.labels)

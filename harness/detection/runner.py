@@ -23,7 +23,7 @@ from harness.errors import HarnessError, UnknownNameError
 from harness.io import atomic_write_bytes, atomic_write_json
 from harness.paths import data_root
 from harness.train import RECORD, STATUS
-from harness.train.provenance import git_commit, hardware, package_versions
+from harness.train.provenance import code_provenance, hardware, package_versions
 
 EXAMPLES = "detection_examples.npz"
 EXAMPLE_COUNT = 4
@@ -128,7 +128,7 @@ def run_detection(config: dict[str, Any], run_dir: Path, progress: bool = True) 
         "status": "finished", "task": "detection", "config": config, "config_hash": run_dir.name,
         "detector_config": cfg.pretty_text, "per_class_ap": per_class, "best": result, "last": result,
         "iterations": runner.iter, "test_images": len(runner.test_dataloader.dataset),
-        "git": git_commit(), "packages": package_versions("detection"), "hardware": hardware(next(runner.model.parameters()).device),
+        **code_provenance(), "packages": package_versions("detection"), "hardware": hardware(next(runner.model.parameters()).device),
         "wall_time_s": time.perf_counter() - started,
     }
     atomic_write_json(run_dir / RECORD, record)

@@ -19,7 +19,7 @@ from harness.localization.metrics import localization_scores
 from harness.localization.protocol import EXAMPLES
 from harness.models import create_model
 from harness.train import CHECKPOINT, RECORD, RunConfig, Trainer
-from harness.train.provenance import git_commit, hardware, package_versions
+from harness.train.provenance import code_provenance, hardware, package_versions
 from harness.train.trainer import resolve_device
 
 METRICS = ("top1_loc", "gt_known_loc", "max_box_acc", "max_box_acc_v2", "top1_cls")
@@ -81,7 +81,7 @@ def run_localization(config: dict[str, Any], run_dir: Path, progress: bool) -> d
         "curve": train_record["curve"], "incidents": train_record.get("incidents", []),
         "best": {"epoch": train_record["last"]["epoch"], **metrics},
         "last": {"epoch": train_record["last"]["epoch"], **metrics},
-        "git": git_commit(), "packages": package_versions("localization"), "hardware": hardware(device),
+        **code_provenance(), "packages": package_versions("localization"), "hardware": hardware(device),
         "wall_time_s": train_record["wall_time_s"] + time.perf_counter() - started,
     }
     atomic_write_json(run_dir / RECORD, record)

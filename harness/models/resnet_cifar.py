@@ -56,13 +56,21 @@ def resnet_cifar(depth: int, num_classes: int = 100, in_chans: int = 3, drop_pat
     return CifarNet(stem, stages, stage_channels, nn.Identity(), num_classes, stem_stride=stem_stride, **kwargs)
 
 
-default_cfgs = generate_default_cfgs({"resnet110_cifar": cifar_cfg(), "resnet20_cifar_s2": cifar_cfg(), "resnet_cifar_tiny": cifar_cfg()})
+default_cfgs = generate_default_cfgs({"resnet110_cifar": cifar_cfg(), "resnet20_cifar": cifar_cfg(),
+                                      "resnet20_cifar_s2": cifar_cfg(), "resnet_cifar_tiny": cifar_cfg()})
 
 
 @register_model
 def resnet110_cifar(pretrained: bool = False, **kwargs) -> CifarNet:
     """ResNet-110 for CIFAR (bottleneck, as the official CutMix code): 1.1 M parameters."""
     return build_model_with_cfg(resnet_cifar, "resnet110_cifar", pretrained, depth=110, **kwargs)
+
+
+@register_model
+def resnet20_cifar(pretrained: bool = False, **kwargs) -> CifarNet:
+    """ResNet-20 of the same family at full resolution (a stride-1 stem, as ResNet-110): four times the compute of
+    ``resnet20_cifar_s2``, and feature maps of 32 x 32 in its first stage."""
+    return build_model_with_cfg(resnet_cifar, "resnet20_cifar", pretrained, depth=20, **kwargs)
 
 
 @register_model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,15 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from harness.experiments import PAPER_SOURCE, Table
+from harness.experiments import PAPER_SOURCE, SCALES, Table
 from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from harness.orchestrate import Cell, Job
 from harness.plotting import figure_png, pyplot
+from harness.report.compare import write_comparison
 from harness.report.profile import write_profile
-from harness.report.summary import LEGEND, effect, format_measured, format_summary_row, markdown_to_html, std_units, table_summary
+from harness.report.tidy import write_tidy
+from harness.report.summary import LEGEND, effect, format_measured, markdown_table, format_summary_row, markdown_to_html, std_units, table_summary
+from harness.store import StoredRun, stale_reason
 from harness.tasks import TASKS
 from harness.train import FAILURE, RECORD
 from harness.train.files import DAMAGED_NOTE
@@ -65,6 +69,16 @@ def row_status(row_cells: list[Cell], records: list[dict[str, Any]]) -> str:
     return status
 
 
+STALE_MARK = "†"  # a figure not made by this checkout's code and settings: its Status says by what
+
+
+def row_marks(row_cells: list[Cell], records: list[dict[str, Any]]) -> str:
+    """Why a row's figures are not this checkout's own ("" when they are): an earlier run standing in for the
+    planned one (other settings or method code), or a record made by other harness code."""
+    reasons = [c.note for c in row_cells if c.note] + [r for r in map(stale_reason, records) if r]
+    return "; ".join(dict.fromkeys(reasons))
+
+
 def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.DataFrame:
     """One line per row: paper figure, measured best/last (mean, std, n) and delta for each metric."""
     lines = []
@@ -74,7 +88,8 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
                                 "candidate": row.candidate}
         records = [read_json(c.job.run_dir / RECORD) for c in row_cells if c.job]
         records = [r for r in records if r]
-        line["status"] = row_status(row_cells, records)
+        line["stale"] = row_marks(row_cells, records)
+        line["status"] = row_status(row_cells, records) + (f" {STALE_MARK} {line['stale']}" if line["stale"] else "")
         for metric in table.metrics:
             paper_table, paper_column = table.paper_key(metric)
             match = paper[(paper.table == paper_table) & (paper.row == row.name) & (paper.column == paper_column)]
@@ -91,6 +106,9 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
             paper_value, measured = line[f"{metric}.paper"], line[f"{metric}.best"]
             line[f"{metric}.delta"] = measured - paper_value if measured is not None and paper_value is not None else None
         line["curves"] = [r["curve"] for r in records if r.get("curve")]  # epoch curves (not every task has one)
+        clean = [r["train_clean"] for r in records if r.get("train_clean")]  # the memorisation check
+        line["clean_err"] = _mean_std([c["top1_err"] for c in clean])[0] if clean else None
+        line["clean_loss"] = _mean_std([c["loss"] for c in clean])[0] if clean else None
         lines.append(line)
     return pd.DataFrame(lines)
 
@@ -112,7 +130,8 @@ def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
             n = int(line[f"{metric}.n"])
             elsewhere = line[f"{metric}.elsewhere"]  # a str, or missing (None/NaN in the frame)
             cells[f"{metric} paper"] = f"— [{elsewhere}]" if isinstance(elsewhere, str) else format_measured(line[f"{metric}.paper"])
-            cells[f"{metric} measured (best)"] = format_measured(line[f"{metric}.best"], line[f"{metric}.best_std"], n)
+            mark = f" {STALE_MARK}" if line["stale"] and n else ""
+            cells[f"{metric} measured (best)"] = format_measured(line[f"{metric}.best"], line[f"{metric}.best_std"], n) + mark
             cells[f"{metric} Δ"] = _signed(line[f"{metric}.delta"])
             units = std_units(line[f"{metric}.best"], line[f"{metric}.best_std"], n, line[f"{metric}.paper"])
             cells[f"{metric} Δ/σ"] = "—" if units is None else f"{units:+.1f}"
@@ -121,9 +140,52 @@ def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
             cells[f"{headline} − {table.baseline} ± SE"] = "" if line["row"] == table.baseline else effect(
                 headline, line[f"{headline}.best"], line[f"{headline}.best_std"], int(line[f"{headline}.n"]),
                 base[f"{headline}.best"], base[f"{headline}.best_std"], int(base[f"{headline}.n"]))
+        if frame["clean_err"].notna().any():
+            cells["clean train err / loss"] = "—" if pd.isna(line["clean_err"]) else \
+                f"{line['clean_err']:.2f} / {line['clean_loss']:.3f}"
         cells["Status"] = line["status"]
         rows.append(cells)
     return rows
+
+
+def tables_by_run(cells: list[Cell]) -> dict[Path, set[str]]:
+    """Run folder -> the tables whose cells it fills."""
+    sharing: dict[Path, set[str]] = {}
+    for cell in cells:
+        if cell.job:
+            sharing.setdefault(cell.job.run_dir, set()).add(cell.table)
+    return sharing
+
+
+def shared_runs_note(table: Table, cells: list[Cell], sharing: dict[Path, set[str]], shown: list[Table]) -> str:
+    """Which other tables of the report show the same runs as ``table`` (identical configurations: at the smoke
+    scale Tables 5 and 7 fall back to the same data and stand-in), so that one measurement is not read as two."""
+    rows: dict[str, set[str]] = {}
+    for cell in cells:
+        if cell.table == table.id and cell.job:
+            for other in sharing[cell.job.run_dir] - {table.id}:
+                rows.setdefault(other, set()).add(cell.row)
+    titles = {t.id: t.title.split(":")[0] for t in shown}
+    parts = [f"{titles[other]} (`{other}`) for {len(names)} row{'s' * (len(names) > 1)}"
+             for other, names in sorted(rows.items()) if other in titles]
+    return f"The same runs as {'; '.join(parts)} at this scale: one measurement shown twice, not two." if parts else ""
+
+
+MEMORISED = {"top1_err": 1.0, "loss": 0.05}  # the paper's regime: its Baseline fits its training images
+
+
+def regime_note(table: Table, frame: pd.DataFrame) -> str:
+    """Whether the table's baseline memorised its training images (clean error and loss at the end, mean over
+    seeds): where the paper's claims hold, or outside them ("" where no run measured it)."""
+    base = frame[frame.row == table.baseline]
+    if base.empty or pd.isna(base["clean_err"].iloc[0]):
+        return ""
+    err, loss = float(base["clean_err"].iloc[0]), float(base["clean_loss"].iloc[0])
+    measured = f"The {table.baseline}'s clean training error is {err:.2f} % and its loss {loss:.3f} (unaugmented, at the end)"
+    if err <= MEMORISED["top1_err"] and loss <= MEMORISED["loss"]:
+        return f"{measured}: it memorises its training images, the regime of the paper's claims."
+    return (f"{measured}: it does not memorise them (the paper's regime: error ≤ {MEMORISED['top1_err']:g} %, loss "
+            f"≤ {MEMORISED['loss']:g}), so the paper claims nothing about this comparison.")
 
 
 def curves_figure(table: Table, frame: pd.DataFrame, scale: str) -> bytes | None:
@@ -205,6 +267,7 @@ def _hardware(hardware: dict[str, Any], config: dict[str, Any]) -> str:
     """Where a run trained; for a data-parallel run, how many processes and that batch-level methods mixed
     within each one's share of the batch (the paper's single-process code mixed across the whole batch)."""
     where = hardware.get("gpu") or f"{hardware['device']} ({hardware['cpu_count']} cores)"
+    where += f", {config.get('precision', 'fp32' if 'gpu' not in hardware else 'bf16')}"
     world = config.get("world_size", 1)
     if world > 1:
         where += (f"; data-parallel x{world}: mixing within each process's {config['batch_size'] // world} images"
@@ -244,19 +307,13 @@ def provenance(jobs: list[Job]) -> list[dict[str, Any]]:
             "job": job.key, "rows": ", ".join(f"{t}/{r} (seed {s})" for t, r, s in job.cells),
             "model": config["model"], "method": config["method"], "data": data, "schedule": schedule,
             "commit": (record["git"]["commit"] or "?")[:10] + ("+dirty" if record["git"].get("dirty") else ""),
+            "code": stale_reason(record) or "current",
             "hardware": _hardware(record["hardware"], config),
             "packages": ", ".join(f"{k} {v}" for k, v in record["packages"].items() if v),
             "wall_time": f"{record['wall_time_s']:.0f} s",
             "recoveries": "; ".join(record.get("incidents", [])) or "—",
         })
     return entries
-
-
-def _markdown_table(rows: list[dict[str, str]]) -> str:
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(r[h]).replace("|", "/") for h in header) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 FIGURE_CODE = ("report/build.py", "plotting.py", "tasks/localization.py", "tasks/detection.py", "tasks/captioning.py",
@@ -296,23 +353,27 @@ def table_figures(table: Table, frame: pd.DataFrame, cells: list[Cell], scale: s
 def profile_markdown(profile: dict[str, Any], scale: str) -> str:
     """A candidate's profile section of ``tables.md``."""
     figure = f"![profile of {profile['label']}]({profile['figure']})\n" if profile["figure"] else ""
-    return (f"## Candidate profile: {profile['label']} ({scale} scale)\n\n{profile['note']}\n\n{_markdown_table(profile['rows'])}\n\n"
+    return (f"## Candidate profile: {profile['label']} ({scale} scale)\n\n{profile['note']}\n\n{markdown_table(profile['rows'])}\n\n"
             f"{figure}\nThe same numbers: [{profile['csv']}]({profile['csv']}), [{profile['json']}]({profile['json']}).\n")
 
 
 def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper: pd.DataFrame, scale: str,
-                 out_dir: Path) -> dict[str, Path]:
-    """Write ``tables.md``, ``index.html`` and ``figures/*.png`` under ``out_dir``; cheap to call again as
-    jobs finish (only the figures of tables whose records changed are redrawn)."""
+                 out_dir: Path, runs: list[StoredRun] | None = None, compare: Path | None = None) -> dict[str, Path]:
+    """Write ``tables.md``, ``index.html``, ``figures/*.png`` and the numbers as data (:mod:`harness.report.tidy`,
+    over the report's cells and every stored run in ``runs``) under ``out_dir``; cheap to call again as jobs
+    finish (only the figures of tables whose records changed are redrawn). ``jobs``: the command's, for its
+    progress line. ``compare``: another results folder, compared cell by cell (:mod:`harness.report.compare`)."""
     out_dir = Path(out_dir)
     cache_path = out_dir / "figures" / ".drawn.json"
     cache = read_json(cache_path) or {}
     sections, summary, frames = [], [], {}
+    sharing = tables_by_run(cells)
     for table in tables:
         frame = frames[table.id] = table_frame(table, cells, paper)
         figures = table_figures(table, frame, cells, scale, out_dir, cache)
         configs = [c.job.config for c in cells if c.table == table.id and c.job]
-        note = " ".join(filter(None, [TASKS[table.task].measured_note, TASKS[table.task].section_note(configs)]))
+        note = " ".join(filter(None, [TASKS[table.task].measured_note, TASKS[table.task].section_note(configs),
+                                      regime_note(table, frame), shared_runs_note(table, cells, sharing, tables)]))
         anchor = table.id.lower()
         sections.append({"table": table, "anchor": anchor, "rows": display_rows(table, frame), "figures": figures,
                          "measured_note": note, "task": TASKS[table.task].name,
@@ -321,14 +382,27 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
                         "metric": table.metrics[0], "rows done": f"{sections[-1]['filled']}/{len(frame)}",
                         **format_summary_row(table_summary(table.metrics[0], table.baseline, frame))})
     profiles = write_profile(tables, frames, cells, scale, out_dir, cache)
+    data = write_tidy(tables, frames, cells, runs or [], scale, out_dir)
+    if compare is not None:
+        comparison, compared = write_comparison(tables, cells, lambda t, c: table_frame(t, c, paper), compare, scale, out_dir)
+        data["compare"] = comparison
     atomic_write_json(cache_path, cache)
     done = sum(job.status() == "finished" for job in jobs)
     progress = f"{done}/{len(jobs)} jobs finished" + ("" if done == len(jobs) else " (this report is rebuilt as jobs finish)")
-    context = {"scale": scale, "scale_note": SCALE_NOTES[scale], "sections": sections, "provenance": provenance(jobs),
+    shown = list({cell.job.run_dir: cell.job for cell in cells if cell.job and cell.table in frames}.values())
+    stale = sum(1 for p in provenance(shown) if p["code"] != "current")
+    freshness = (f"{stale} of the runs shown were made by other harness code ({STALE_MARK} in the tables; "
+                 "run_all.py --rerun-stale runs them again)" if stale else "")
+    context = {"scale": scale, "compared": f"Compared with {compare}: {compared}" if compare is not None else "", "scale_note": SCALE_NOTES[scale], "sections": sections, "provenance": provenance(shown),
+               "freshness": freshness, "data": {k: v.name for k, v in data.items()},
                "summary": summary, "legend": markdown_to_html(LEGEND), "progress": progress, "profiles": profiles}
     markdown = [f"# CutMix paper reproduction — {scale} scale\n", f"> {SCALE_NOTES[scale]}\n", f"{progress}.\n",
+                *([f"{freshness}.\n"] if freshness else []),
+                f"Every figure as data: [{data['csv'].name}]({data['csv'].name}), [{data['json'].name}]({data['json'].name}), "
+                "and one CSV per table under [tables/](tables/).\n",
+                *([f"Compared with `{compare}`: {compared}: [compare.md](compare.md).\n"] if compare is not None else []),
                 *(profile_markdown(profile, scale) for profile in profiles), "## What reproduced\n", LEGEND + "\n",
-                _markdown_table([{k: f"[{v}](#{row['anchor']}) `{row['id']}`" if k == "Table" else v
+                markdown_table([{k: f"[{v}](#{row['anchor']}) `{row['id']}`" if k == "Table" else v
                                   for k, v in row.items() if k not in ("anchor", "id")} for row in summary]) + "\n"]
     for section in sections:
         markdown.append(f'<a id="{section["anchor"]}"></a>\n\n## {section["table"].title}\n')
@@ -336,15 +410,27 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
                         f"{section['measured_note']}\n")
         if section["table"].notes:
             markdown.append(f"{section['table'].notes}\n")
-        markdown.append(_markdown_table(section["rows"]) + "\n")
+        markdown.append(markdown_table(section["rows"]) + "\n")
         for kind, path in section["figures"].items():
             markdown.append(f"![{kind}]({path})\n")
     markdown.append("## Provenance\n")
     if context["provenance"]:
-        markdown.append(_markdown_table([{k: v for k, v in p.items()} for p in context["provenance"]]) + "\n")
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"), autoescape=True)
-    html = environment.get_template("index.html.j2").render(**context)
+        markdown.append(markdown_table([{k: v for k, v in p.items()} for p in context["provenance"]]) + "\n")
+    html = _template("index.html.j2").render(**context)
     return {
         "markdown": atomic_write_text(out_dir / "tables.md", "\n".join(markdown)),
         "html": atomic_write_text(out_dir / "index.html", html),
     }
+
+
+def _template(name: str) -> jinja2.Template:
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("harness.report", "templates"), autoescape=True)
+    return environment.get_template(name)
+
+
+def write_scales_index(reports: Path) -> Path:
+    """``reports/index.html``: a link to each scale's report under ``reports/<scale>/``."""
+    pages = {scale: Path(reports) / scale / "index.html" for scale in SCALES}
+    scales = [{"name": scale, "built": time.strftime("%Y-%m-%d %H:%M", time.localtime(page.stat().st_mtime))}
+              for scale, page in pages.items() if page.is_file()]
+    return atomic_write_text(Path(reports) / "index.html", _template("scales.html.j2").render(scales=scales))

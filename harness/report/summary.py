@@ -100,3 +100,11 @@ def effect(metric: str, mean: float, std: float, n: int, base_mean: float, base_
     better = -difference if lower_is_better(metric) else difference
     verdict = "shown" if better > 2 * error else "reversed" if better < -2 * error else "not shown"
     return f"{difference:+.2f} ± {error:.2f} ({verdict})"
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """Rows of cells as a markdown table (headers from the first row)."""
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(r[h]).replace("|", "/") for h in header) + " |" for r in rows]
+    return "\n".join(lines)

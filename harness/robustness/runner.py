@@ -22,7 +22,7 @@ from harness.robustness.ood import max_softmax, ood_metrics
 from harness.robustness.ood_data import ood_dataset
 from harness.train import RECORD
 from harness.train.config import finished_run_config
-from harness.train.provenance import git_commit, hardware, package_versions
+from harness.train.provenance import code_provenance, hardware, package_versions
 from harness.train.trainer import read_model_state, resolve_device
 
 OOD_METRICS = ("tnr_at_tpr95", "auroc", "detection_acc")
@@ -141,7 +141,7 @@ def run_robustness(config: dict[str, Any], run_dir: Path, progress: bool) -> dic
     record = {
         "status": "finished", "task": "robustness", "config": config, "config_hash": run_dir.name,
         "test_images": len(test), "best": metrics, "last": metrics, **({"figure5": curves} if curves else {}),
-        "git": git_commit(), "packages": package_versions("robustness"), "hardware": hardware(device),
+        **code_provenance(), "packages": package_versions("robustness"), "hardware": hardware(device),
         "wall_time_s": time.perf_counter() - started,
     }
     atomic_write_json(run_dir / RECORD, record)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.code_identity import run_code
+from harness.devices import resolve_precision
 from harness.fingerprint import data_fingerprint
 from harness.tasks.base import Task, Unrunnable
 from harness.train import RunConfig
@@ -45,8 +47,9 @@ class ClassificationTask(Task):
             raise Unrunnable(f"no {scale}-scale stand-in for {paper_model}")
         epochs = overrides.get("epochs") or settings["epochs"]
         world_size = overrides.get("gpus_per_job") or settings.get("gpus", 1)
+        model = model_map.get(paper_model, paper_model)
         return RunConfig(
-            dataset=settings["dataset"], image_size=settings.get("image_size"), model=model_map.get(paper_model, paper_model),
+            dataset=settings["dataset"], image_size=settings.get("image_size"), model=model,
             model_kwargs=dict(row.model_kwargs), data_policy=row.data_policy, method=row.method,
             method_params=method_params(row.method, row.params, settings.get("method_defaults", {})), epochs=epochs, batch_size=settings["batch_size"],
             lr=settings["lr"], milestones=milestone_epochs(settings["milestones"], epochs),
@@ -54,7 +57,8 @@ class ClassificationTask(Task):
             device=overrides.get("device", "auto"), num_workers=overrides.get("num_workers", 0),
             plugins=list(overrides.get("plugins", [])), train_subset=settings.get("train_subset"),
             data_fingerprint=data_fingerprint(settings["dataset"], overrides.get("data_root")),
-            sync_bn=settings.get("sync_bn", False),
+            sync_bn=settings.get("sync_bn", False), code=run_code(row.method, model, overrides.get("plugins", [])),
+            precision=resolve_precision(overrides.get("precision") or "auto", overrides.get("device", "auto")),
             world_size=world_size, compile=overrides.get("compile", False),
             input_pipeline=(overrides.get("input_pipeline") or settings.get("input_pipeline")
                             or default_pipeline(settings["dataset"], row.data_policy, world_size)),

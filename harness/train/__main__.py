@@ -7,7 +7,10 @@ import os
 from pathlib import Path
 from typing import NoReturn
 
-from harness.cli import INPUT_PIPELINE_CHOICES, INPUT_PIPELINE_HELP, HelpFormatter, parse_params, run_cli
+from harness import augment
+from harness.cli import INPUT_PIPELINE_CHOICES, INPUT_PIPELINE_HELP, PRECISION_HELP, HelpFormatter, parse_params, run_cli
+from harness.code_identity import run_code
+from harness.devices import PRECISIONS, resolve_precision
 from harness.train.config import RunConfig, default_pipeline
 from harness.train.trainer import Trainer
 
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compile", action="store_true", help="torch.compile the training forward")
     parser.add_argument("--workers", type=int, default=defaults.num_workers, help="data-loading processes (loader pipeline)")
     parser.add_argument("--input-pipeline", choices=INPUT_PIPELINE_CHOICES, default="auto", help=INPUT_PIPELINE_HELP)
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     parser.add_argument("--out", type=Path, default=Path("results/manual"), help="run folder (default: results/manual/<hash>)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
     return parser
@@ -58,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    augment.load_plugins(args.plugin)  # its method's code is part of the run's identity
     milestones = args.milestones if args.milestones is not None else [max(1, args.epochs // 2), max(1, args.epochs * 3 // 4)]
     config = RunConfig(
         dataset=args.dataset, data_root=args.data_root, download=args.download, model=args.model,
@@ -65,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size, lr=args.lr, milestones=sorted(set(milestones)), weight_decay=args.weight_decay,
         image_size=args.image_size, seed=args.seed, device=args.device, num_workers=args.workers,
         world_size=args.world_size, sync_bn=args.sync_bn, compile=args.compile,
+        precision=resolve_precision(args.precision, args.device), code=run_code(args.method, args.model, args.plugin),
         input_pipeline=default_pipeline(args.dataset, None, args.world_size) if args.input_pipeline == "auto" else args.input_pipeline,
     )
     run_dir = args.out / config.config_hash() if args.out == Path("results/manual") else args.out

@@ -15,7 +15,7 @@ from harness.train.files import RECORD
 # init_from is a path: the job that fine-tunes carries its backbone's identity in its own hash.
 # Options added after the first records were written: hashed only when set.
 OPTIONAL = frozenset({"head_lr", "init_from", "train_subset", "world_size", "sync_bn", "data_fingerprint",
-                      "input_pipeline"})
+                      "input_pipeline", "code", "precision"})
 INPUT_PIPELINES = ("loader", "device")
 DEVICE_PIPELINE_DATASETS = ("synthetic", "cifar10", "cifar100")  # small images the device pipeline can hold
 NOT_HASHED = frozenset({"data_root", "device", "num_workers", "download", "plugins", "labels", "init_from", "compile"})
@@ -51,6 +51,10 @@ class RunConfig:
     train_subset: int | None = None  # train on a fixed class-balanced subset of this many images (the mini scale)
     # what the data set's files were when the run was planned (harness.fingerprint): other data, another run
     data_fingerprint: str | None = None
+    # "fp32", or "bf16": autocast on the training device (harness.devices.resolve_precision chooses for "auto")
+    precision: str = "fp32"
+    # the code of the method and of the model (harness.code_identity.run_code): edited code, another run
+    code: str | None = None
     # "loader": torchvision transforms in a DataLoader; "device": small images held on the training device and
     # augmented there in batches (harness.data.device_pipeline; other random draws, so part of the identity)
     input_pipeline: str = "loader"
@@ -72,6 +76,8 @@ class RunConfig:
             raise HarnessError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
         if self.world_size < 1 or self.batch_size % self.world_size:
             raise HarnessError(f"batch_size {self.batch_size} must split evenly over world_size {self.world_size} processes")
+        if self.precision not in ("fp32", "bf16"):
+            raise HarnessError(f"precision must be fp32 or bf16 (resolve auto first), not {self.precision!r}")
         if self.input_pipeline not in INPUT_PIPELINES:
             raise HarnessError(f"input_pipeline must be one of {', '.join(INPUT_PIPELINES)}, not {self.input_pipeline!r}")
         if self.input_pipeline == "device" and (self.world_size > 1 or self.data_policy

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from harness.code_identity import harness_sources
+
 PACKAGES = ("torch", "torchvision", "timm", "numpy", "pandas", "mixbench")
 METRIC_PACKAGES = {  # what computes each task's figures, beside the training stack
     "localization": ("opencv-python",),  # CAM boxes from OpenCV's contours, as wsolevaluation
@@ -30,6 +32,13 @@ def git_commit() -> dict[str, object]:
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": dirty}
+
+
+@lru_cache(maxsize=1)
+def code_provenance() -> dict[str, object]:
+    """What a record was made by: the commit (``git``) and the digest of each harness file that computes figures
+    (``harness_code``), taken once per process: a worker takes them when its job starts."""
+    return {"git": git_commit(), "harness_code": harness_sources()}
 
 
 def package_versions(task: str | None = None) -> dict[str, str | None]:

@@ -37,7 +37,7 @@ from harness.models import count_parameters, create_model
 from harness.train.config import RunConfig
 from harness.train.distributed import Ranks, all_sum, gather_to_all, process_group, rank_seed, ranks_from_env, shard
 from harness.train.files import BEST_MODEL, CHECKPOINT, FAILURE, PREVIOUS_CHECKPOINT, RECORD, STATUS
-from harness.train.provenance import git_commit, hardware, package_versions
+from harness.train.provenance import code_provenance, hardware, package_versions
 
 CURVE_FIELDS = ("epoch", "train_loss", "test_loss", "top1_err", "top5_err", "lr", "epoch_time_s")
 NONFINITE_CHECK_EVERY = 20  # steps between loss checks (each one synchronises a GPU)
@@ -89,9 +89,7 @@ def build_network(cfg: RunConfig, num_classes: int, device: torch.device, ranks:
         if not cuda:
             raise HarnessError("sync_bn needs GPUs: SyncBatchNorm does not run on the CPU")
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    model = model.to(device)
-    if cuda:
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(device).to(memory_format=torch.channels_last)  # faster convolutions on GPUs and CPUs alike
     aug = augment.build(cfg.method, num_classes, seed=rank_seed(cfg.seed, ranks.rank), **cfg.method_params)
     aug.attach(model)
     if cfg.init_from:
@@ -134,10 +132,8 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, a
     count = 0
     for images, labels in loader:
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        if device.type == "cuda":
-            images = images.contiguous(memory_format=torch.channels_last)
         with autocast():
-            logits = model(images).float()
+            logits = model(images.contiguous(memory_format=torch.channels_last)).float()
         loss_sum += torch.nn.functional.cross_entropy(logits, labels, reduction="sum").item()
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices
         hits = top == labels.unsqueeze(1)
@@ -150,11 +146,10 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device, a
 
 def train_step(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, aug, optimizer: torch.optim.Optimizer,
                loss_fn, autocast, device: torch.device) -> torch.Tensor:
-    """One optimisation step on a batch: non-blocking transfer, channels_last on a GPU, the augmentation on the
-    training device, the forward under ``autocast`` (bf16 on a GPU), backward and update; the detached loss."""
+    """One optimisation step on a batch: non-blocking transfer, channels_last, the augmentation on the training
+    device, the forward under ``autocast`` (the run's precision), backward and update; the detached loss."""
     images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-    if device.type == "cuda":
-        images = images.contiguous(memory_format=torch.channels_last)
+    images = images.contiguous(memory_format=torch.channels_last)
     images, targets = aug(images, labels)
     with autocast():
         loss = loss_fn(model(images), targets)
@@ -162,6 +157,13 @@ def train_step(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tenso
     loss.backward()
     optimizer.step()
     return loss.detach().float()
+
+
+def precision_context(precision: str, device: torch.device):
+    """What a forward runs under: bf16 autocast on ``device`` for ``bf16``, nothing for ``fp32``."""
+    if precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext
 
 
 def read_model_state(checkpoint: Path) -> dict[str, torch.Tensor]:
@@ -262,7 +264,7 @@ class Trainer:
         model, trained, aug = build_network(cfg, data.num_classes, device, ranks)
         optimizer, schedule = build_optimizer(model, cfg)
         loss_fn = SoftTargetCrossEntropy()
-        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else nullcontext
+        autocast = precision_context(cfg.precision, device)
 
         curve: list[dict[str, float]] = []
         wall_time = 0.0
@@ -302,6 +304,7 @@ class Trainer:
         finally:
             if writer is not None:
                 writer.close()
+        clean = self._clean_train(data, train_loader, model, autocast)
         if not main:
             return None
 
@@ -309,11 +312,27 @@ class Trainer:
             "status": "finished", "config": cfg.to_dict(), "config_hash": cfg.config_hash(),
             "model_parameters": count_parameters(model), "num_classes": data.num_classes,
             "train_size": len(data.train), "test_size": len(data.test), "data_fingerprint": fingerprint,
-            "git": git_commit(), "packages": package_versions(), "hardware": hardware(device),
+            **code_provenance(), "packages": package_versions(), "hardware": hardware(device),
             "wall_time_s": wall_time, "curve": curve, **summarize(curve), "incidents": self.incidents,
+            **({"train_clean": clean} if clean else {}),
         }
         atomic_write_json(self.run_dir / RECORD, record)
         return record
+
+    def _clean_train(self, data, train_loader, model, autocast) -> dict[str, float] | None:
+        """Top-1 error (%) and loss on the run's own training images, unaugmented, in eval mode, at the end: a
+        network that memorised them (the paper's regime) has both near 0. None where the set has no such view."""
+        cfg, device = self.config, self.device
+        if cfg.input_pipeline == "device":
+            batches = train_loader.unaugmented()
+        else:
+            clean = data.clean_train()
+            if clean is None:
+                return None
+            batches = DataLoader(shard(clean, self.ranks), max(cfg.batch_size, 128), shuffle=False,
+                                 num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+        figures = evaluate(model, batches, device, autocast, self.ranks)
+        return {"top1_err": figures["top1_err"], "loss": figures["test_loss"]}
 
     def _batches(self, data, order: torch.Generator):
         """(the distributed sampler or None, training batches, test batches) through the configured pipeline."""
