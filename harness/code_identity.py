@@ -168,6 +168,13 @@ def harness_sources() -> dict[str, str]:
     return {path.relative_to(HARNESS.parent).as_posix(): source_digest(path) for path in files}
 
 
+@lru_cache(maxsize=1)
+def current_sources() -> dict[str, str]:
+    """:func:`harness_sources` once per process: the code an orchestrator's workers fork from, and what the report
+    compares records with."""
+    return harness_sources()
+
+
 def changed_files(recorded: dict[str, str], current: dict[str, str]) -> list[str]:
     """The files whose code differs between a record's sources and the current ones (added and removed too)."""
     return sorted(name for name in set(recorded) | set(current) if recorded.get(name) != current.get(name))

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from harness.experiments import Table
 from harness.errors import HarnessError
 from harness.executors.base import Executor, Running
+from harness.code_identity import current_sources
 from harness.io import atomic_write_json, read_json
 from harness.locks import hold_lock
 from harness.tasks import TASKS, Unrunnable
@@ -227,7 +228,8 @@ def results_lock(results: Path):
 def _prepare(job: Job) -> None:
     """Write what a worker reads (``job.json``), clear an earlier failure, and mark the start in the job's log."""
     job.run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(job.run_dir / "job.json", {"task": job.task, "config": job.config, "key": job.key, "cells": job.cells})
+    atomic_write_json(job.run_dir / "job.json", {"task": job.task, "config": job.config, "key": job.key, "cells": job.cells,
+                                                 "harness_code": current_sources()})
     (job.run_dir / FAILURE).unlink(missing_ok=True)
     with open(job.run_dir / "job.log", "a") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start ({job.status()}) ===\n")

@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, NoReturn
 
@@ -208,7 +209,8 @@ def report_builder(args: argparse.Namespace, catalog: dict[str, Table], protocol
     """What rebuilds the scale's report (``reports/<scale>/``) over every record of the scale: the selected
     tables as planned, every other table of the scale from its stored runs; then ``reports/index.html``."""
     selected = {table.id for table in tables}
-    others = [t for t in catalog.values() if t.id not in selected and args.scale in protocols[t.protocol]]
+    others = [replace(t, rows=tuple(r for r in t.rows if not r.candidate))  # its records bring a candidate's rows
+              for t in catalog.values() if t.id not in selected and args.scale in protocols[t.protocol]]
     reasons = [Cell(t.id, row.name, None, reason=why) for t in others for row in t.rows
                if (why := row_reason(row, protocols[t.protocol][args.scale], args.scale))]
     order = list(catalog)

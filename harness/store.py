@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from harness.code_identity import changed_files, harness_sources
+from harness.code_identity import changed_files, current_sources
 from harness.experiments import Row, Table
 from harness.io import read_json
 from harness.orchestrate import Cell, Job, record_is_sound
@@ -50,12 +49,6 @@ def stored_runs(results: Path, scale: str) -> list[StoredRun]:
             runs.append(StoredRun(Path(entry.path), job.get("task", "classification"), job.get("config", {}), cells,
                                   record.stat().st_mtime))
     return sorted(runs, key=lambda run: run.finished_at)
-
-
-@lru_cache(maxsize=1)
-def current_sources() -> dict[str, str]:
-    """The harness code of this checkout, per file (once per process: the report compares records with it)."""
-    return harness_sources()
 
 
 def stale_reason(record: dict[str, Any], current: dict[str, str] | None = None) -> str | None:

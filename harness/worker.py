@@ -52,10 +52,10 @@ def die_with(pid: int) -> None:
 def run_job(run_dir: Path) -> None:
     """Run the job of ``run_dir``; rank 0 (every single-process job) holds the folder's lock meanwhile."""
     from harness.tasks import TASKS
-    from harness.train.provenance import code_provenance
+    from harness.train.provenance import take_harness_code
 
     job = json.loads((run_dir / "job.json").read_text())
-    code_provenance()  # the code as the job starts is what its record says made it
+    take_harness_code(job.get("harness_code"))  # the code the job runs is what its record says made it
     with run_lock(run_dir) if int(os.environ.get("RANK", 0)) == 0 else nullcontext():
         TASKS[job["task"]].run(job["config"], run_dir, progress=False)
 

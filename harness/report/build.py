@@ -333,7 +333,7 @@ def table_figures(table: Table, frame: pd.DataFrame, cells: list[Cell], scale: s
     show changed: ``cache`` keeps, per table and scale, a digest of its frame's figures (measured values and
     curves, not the status texts), its runs and the drawing code, and the files drawn from them."""
     inputs = frame.drop(columns=["status"]).to_json(default_handler=str) + scale + _figure_code_digest()
-    inputs += "".join(c.job.run_dir.name for c in cells if c.table == table.id and c.job)
+    inputs += "".join(sorted({c.job.run_dir.name for c in cells if c.table == table.id and c.job}))  # in any order
     digest = hashlib.sha256(inputs.encode()).hexdigest()
     key = f"{table.id}_{scale}"
     if cache.get(key, {}).get("digest") == digest and all((out_dir / p).is_file() for p in cache[key]["figures"].values()):

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=defaults.lr, help="SGD learning rate, for the global batch")
     parser.add_argument("--milestones", type=int, nargs="*", help="epochs after which lr is multiplied by 0.1 (default: 50%% and 75%%)")
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="SGD weight decay")
+    parser.add_argument("--train-subset", type=int, help="train on a fixed class-balanced subset of this many images "
+                        "(as the mini scale)")
     parser.add_argument("--image-size", type=int, help="the side images are trained at (default: the data set's)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="the seed of the run (initialisation, data "
                         "order, augmentation)")
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset=args.dataset, data_root=args.data_root, download=args.download, model=args.model,
         method=args.method, method_params=parse_params(args.param), plugins=args.plugin, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, milestones=sorted(set(milestones)), weight_decay=args.weight_decay,
-        image_size=args.image_size, seed=args.seed, device=args.device, num_workers=args.workers,
+        image_size=args.image_size, train_subset=args.train_subset, seed=args.seed, device=args.device, num_workers=args.workers,
         world_size=args.world_size, sync_bn=args.sync_bn, compile=args.compile,
         precision=resolve_precision(args.precision, args.device), code=run_code(args.method, args.model, args.plugin),
         input_pipeline=default_pipeline(args.dataset, None, args.world_size) if args.input_pipeline == "auto" else args.input_pipeline,

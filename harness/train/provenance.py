@@ -34,11 +34,22 @@ def git_commit() -> dict[str, object]:
     return {"commit": commit, "dirty": dirty}
 
 
-@lru_cache(maxsize=1)
+_harness_code: dict[str, str] | None = None  # the code this process's job runs, per file (take_harness_code)
+
+
+def take_harness_code(sources: dict[str, str] | None = None) -> None:
+    """Fix the harness code a record says made it: ``sources`` as the orchestrator read them when it started its
+    workers (``job.json``'s ``harness_code``: the code they forked from), or else this process's files now."""
+    global _harness_code
+    _harness_code = sources if sources is not None else harness_sources()
+
+
 def code_provenance() -> dict[str, object]:
     """What a record was made by: the commit (``git``) and the digest of each harness file that computes figures
-    (``harness_code``), taken once per process: a worker takes them when its job starts."""
-    return {"git": git_commit(), "harness_code": harness_sources()}
+    (``harness_code``)."""
+    if _harness_code is None:
+        take_harness_code()
+    return {"git": git_commit(), "harness_code": _harness_code}
 
 
 def package_versions(task: str | None = None) -> dict[str, str | None]:
