@@ -26,7 +26,7 @@ run: $(STAMP)  ## the main job: every table at the embedded smoke scale, then th
 
 test: $(STAMP)  ## the test suite (under 10 minutes on 2 CPU cores), then the long end-to-end checks (minutes)
 	$(PY) -m pytest -q $(ARGS)
-	$(PY) -m pytest -q -m long $(ARGS)
+	$(PY) -m pytest -q -m long -o faulthandler_timeout=900 $(ARGS)
 
 bench: $(STAMP)  ## augmentation cost against timm and torchvision
 	$(PY) bench/augment_cost.py $(ARGS)

@@ -66,6 +66,7 @@ class Job:
     cost_unit: str
     cells: list[tuple[str, str, int]] = field(default_factory=list)  # (table id, row name, seed)
     depends_on: list[str] = field(default_factory=list)  # keys of jobs that must finish first
+    needed_by: list[str] = field(default_factory=list)  # tables outside the selection whose rows start from it
 
     def status(self) -> str:
         if (self.run_dir / RECORD).is_file():
@@ -167,6 +168,44 @@ def expand(tables: list[Table], protocols: dict[str, Any], scale: str, results: 
     return list(jobs.values()), cells
 
 
+def backbone_rows(tables: list[Table], catalog: dict[str, Table]) -> dict[str, set[str]]:
+    """Table id -> the names of its rows that the rows of ``tables`` start from, directly or through another
+    row's backbone, outside ``tables`` (Table 10 -> Table 3's Baseline, Mixup, Cutout and CutMix)."""
+    selected, wanted = {t.id for t in tables}, {}
+    todo = [row.backbone for table in tables for row in table.rows if row.backbone]
+    while todo:
+        table_id, _, row_name = todo.pop().partition("/")
+        if table_id in selected or row_name in wanted.get(table_id, set()) or table_id not in catalog:
+            continue
+        wanted.setdefault(table_id, set()).add(row_name)
+        todo += [r.backbone for r in catalog[table_id].rows if r.name == row_name and r.backbone]
+    return wanted
+
+
+def with_upstream(jobs: list[Job], tables: list[Table], catalog: dict[str, Table], protocols: dict[str, Any],
+                  scale: str, results: Path, **expanding) -> list[Job]:
+    """The upstream runs the selected tables' jobs need (their backbones, transitively) and only those, before
+    ``jobs``; each marked with the tables that need it. Cached ones are reused as any job."""
+    upstream_rows = backbone_rows(tables, catalog)
+    upstream_tables = [catalog[t] for t in upstream_rows if scale in protocols[catalog[t].protocol]]
+    if not upstream_tables:
+        return jobs
+    rows = {(table_id, name) for table_id, names in upstream_rows.items() for name in names}
+    candidates, _ = expand(upstream_tables, protocols, scale, results, rows=rows, catalog=catalog, **expanding)
+    by_key, planned = {job.key: job for job in candidates}, {job.key for job in jobs}
+    needed, todo = {}, [(key, job) for job in jobs for key in job.depends_on]
+    while todo:
+        key, dependent = todo.pop()
+        if key in planned or key not in by_key:
+            continue
+        upstream = needed.setdefault(key, by_key[key])
+        for table in dict.fromkeys(dependent.needed_by or [t for t, _, _ in dependent.cells]):
+            if table not in upstream.needed_by:
+                upstream.needed_by.append(table)
+        todo += [(deeper, upstream) for deeper in upstream.depends_on]
+    return list(needed.values()) + jobs
+
+
 def without_missing_runtimes(jobs: list[Job], cells: list[Cell]) -> tuple[list[Job], list[Cell], dict[str, list[Job]]]:
     """``jobs`` and ``cells`` less the unfinished jobs that need what this machine lacks (:meth:`Task.missing_runtime`:
     a Java runtime for captioning's metrics), whose cells give the reason instead, so that every other job runs;
@@ -207,8 +246,9 @@ def format_plan(jobs: list[Job], cells: list[Cell]) -> str:
     for job in jobs:
         rows = "; ".join(f"{t}/{r}" for t, r, _ in job.cells)
         cost = f"{job.cost:.2f} {job.cost_unit}"
+        needed = f" (needed by {', '.join(job.needed_by)})" if job.needed_by else ""
         lines.append(f"{job.status():9s} {job.key:16s} {cost:>12s}  {job.config.get('model', ''):20s} "
-                     f"{job.config.get('method', ''):10s} {job.config.get('seed', ''):>4}  {rows}")
+                     f"{job.config.get('method', ''):10s} {job.config.get('seed', ''):>4}  {rows}{needed}")
     for cell in cells:
         if cell.reason:
             lines.append(f"{'-':9s} {'-':16s} {'':>12s}  {cell.table}/{cell.row}: {cell.reason}")

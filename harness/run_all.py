@@ -21,7 +21,7 @@ from harness.fingerprint import forget_fingerprints
 from harness.io import read_json
 from harness.listing import DOWNLOADABLE, LISTS, listing
 from harness.orchestrate import (Cell, Job, check_data, execute, expand, format_plan, results_lock, row_reason, set_aside,
-                                 without_missing_runtimes)
+                                 with_upstream, without_missing_runtimes)
 from harness.paths import EXPERIMENTS, data_root, output_folder
 from harness.report import build_report, write_scales_index
 from harness.store import stale_reason, stored_runs, with_stored_runs
@@ -269,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     if candidates and not args.tables:  # the profile's runs only; other rows are shown where they are cached
         jobs, cells, tables = restrict_to_profile(jobs, cells, tables)
     jobs, cells, missing = without_missing_runtimes(jobs, cells)
+    jobs = with_upstream(jobs, tables, catalog, protocols, args.scale, args.results, seeds=args.seeds,
+                         overrides=overrides)  # a table on its own: the runs its rows start from
     stale = stale_jobs(jobs)
     if args.plan:
         print(format_plan(jobs, cells))

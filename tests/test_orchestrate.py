@@ -16,7 +16,7 @@ from harness import augment
 from harness.errors import HarnessError, SpecError
 from harness.experiments import load_protocols, load_table, load_tables, paper_values
 from harness.executors.local import LocalExecutor
-from harness.orchestrate import execute, expand, results_lock
+from harness.orchestrate import execute, expand, results_lock, with_upstream
 from harness.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -344,3 +344,24 @@ def test_a_forced_device_pipeline_that_cannot_run_is_refused_when_planned(tmp_pa
     policy = load_table(write_table(tmp_path, "  - {name: Baseline, method: none, data_policy: autoaugment}\n"), protocols)
     with pytest.raises(HarnessError, match="data_policy autoaugment\\): use input_pipeline loader"):
         expand([policy], protocols, "smoke", tmp_path / "results")
+
+
+@pytest.mark.parametrize("scale", ["smoke", "paper"])
+def test_a_table_on_its_own_plans_the_upstream_runs_its_rows_need_and_only_those(tmp_path, scale):
+    protocols = load_protocols()
+    catalog = load_tables(protocols=protocols)
+    t10 = [t for t in catalog.values() if t.id.startswith("T10_")]
+    jobs, _ = expand(t10, protocols, scale, tmp_path, catalog=catalog)
+    planned = with_upstream(jobs, t10, catalog, protocols, scale, tmp_path)
+    upstream = [job for job in planned if job not in jobs]
+    assert sorted(row for job in upstream for _, row, _ in job.cells) == sorted(["Baseline", "Mixup", "Cutout", "CutMix"] * len(protocols["imagenet"][scale]["seeds"]))
+    assert all(job.cells[0][0] == "T3_imagenet_r50" and set(job.needed_by) == {t.id for t in t10} for job in upstream)
+    assert {key for job in jobs for key in job.depends_on} == {job.key for job in upstream}
+    assert planned[:len(upstream)] == upstream  # upstream first: the executor starts them first
+
+
+def test_a_table_with_no_upstream_plans_nothing_more(tmp_path):
+    protocols = load_protocols()
+    catalog = load_tables(protocols=protocols)
+    jobs, _ = expand([catalog["T7_cifar10_pyr200"]], protocols, "smoke", tmp_path, catalog=catalog)
+    assert with_upstream(jobs, [catalog["T7_cifar10_pyr200"]], catalog, protocols, "smoke", tmp_path) == jobs
