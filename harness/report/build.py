@@ -166,7 +166,7 @@ def shared_runs_note(table: Table, cells: list[Cell], sharing: dict[Path, set[st
             for other in sharing[cell.job.run_dir] - {table.id}:
                 rows.setdefault(other, set()).add(cell.row)
     titles = {t.id: t.title.split(":")[0] for t in shown}
-    parts = [f"{titles[other]} (`{other}`) for {len(names)} row{'s' * (len(names) > 1)}"
+    parts = [f"{titles[other]} ({other}) for {len(names)} row{'s' * (len(names) > 1)}"
              for other, names in sorted(rows.items()) if other in titles]
     return f"The same runs as {'; '.join(parts)} at this scale: one measurement shown twice, not two." if parts else ""
 
