@@ -9,25 +9,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, NoReturn
 
-from harness import augment
-from harness.candidate import (SPELLING, add_candidates, candidate_cost, describe, parse_candidate, profile_tables,
-                               restrict_to_profile, with_file_params)
+from harness.candidate import SPELLING
 from harness.cli import (INPUT_PIPELINE_CHOICES, INPUT_PIPELINE_HELP, PRECISION_HELP, HelpFormatter, parse_params,
                          run_cli)
 from harness.devices import PRECISIONS, visible_gpus
 from harness.errors import HarnessError
-from harness.experiments import SCALES, Table, load_protocols, load_tables, paper_values, select_rows, select_tables
+from harness.experiments import SCALES, Table, paper_values
 from harness.fingerprint import forget_fingerprints
 from harness.io import read_json
 from harness.listing import DOWNLOADABLE, LISTS, listing
-from harness.orchestrate import (Cell, Job, check_data, execute, expand, format_plan, results_lock, row_reason, set_aside,
-                                 with_upstream, without_missing_runtimes)
+from harness.orchestrate import Cell, Job, check_data, execute, results_lock, row_reason, set_aside
 from harness.paths import EXPERIMENTS, data_root, output_folder
+from harness.plan import Plan, left_out, load_catalog, make_plan
 from harness.report import build_report, write_scales_index
 from harness.store import stale_reason, stored_runs, with_stored_runs
 from harness.tasks import TASKS
 from harness.train.files import RECORD
-
 
 EXIT_MISSING_RUNTIME = 3  # every job this machine can run ran; the others need what it lacks (captioning: Java)
 EXAMPLES = f"""\
@@ -156,6 +153,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         raise HarnessError("--slurm-local goes with --executor slurm")
     if args.candidate_params and not args.candidate:
         raise HarnessError("--candidate-params goes with --candidate")
+    if args.compare is not None and not (args.compare / args.scale).is_dir():
+        raise HarnessError(f"--compare {args.compare}: no {args.scale}-scale runs there ({args.compare / args.scale} "
+                           "is not a folder): name another results folder (the one given to its --results)")
     for flag, value, least in (("--jobs", args.jobs, 1), ("--workers", args.workers, 0), ("--epochs", args.epochs, 1),
                                ("--gpus-per-job", args.gpus_per_job, 1)):
         if value is not None and value < least:
@@ -199,131 +199,103 @@ def download(tables: list[Table], protocols: dict, scale: str, root: str | None)
     forget_fingerprints()
 
 
-def stale_jobs(jobs: list[Job]) -> list[Job]:
-    """The finished jobs whose records were made by other harness code than this checkout's."""
-    return [job for job in jobs if job.status() == "finished" and stale_reason(read_json(job.run_dir / RECORD))]
-
-
-def report_builder(args: argparse.Namespace, catalog: dict[str, Table], protocols: dict, tables: list[Table],
-                   jobs: list[Job], cells: list[Cell]) -> Callable[[], dict[str, Path]]:
+def report_builder(args: argparse.Namespace, plan: Plan) -> Callable[[], dict[str, Path]]:
     """What rebuilds the scale's report (``reports/<scale>/``) over every record of the scale: the selected
     tables as planned, every other table of the scale from its stored runs; then ``reports/index.html``."""
-    selected = {table.id for table in tables}
+    selected, protocols = {table.id for table in plan.tables}, plan.protocols
     others = [replace(t, rows=tuple(r for r in t.rows if not r.candidate))  # its records bring a candidate's rows
-              for t in catalog.values() if t.id not in selected and args.scale in protocols[t.protocol]]
+              for t in plan.catalog.values() if t.id not in selected and args.scale in protocols[t.protocol]]
     reasons = [Cell(t.id, row.name, None, reason=why) for t in others for row in t.rows
                if (why := row_reason(row, protocols[t.protocol][args.scale], args.scale))]
-    order = list(catalog)
+    order = list(plan.catalog)
     paper = paper_values(args.experiments)
 
     def report() -> dict[str, Path]:
         runs = stored_runs(args.results, args.scale)
-        every, merged = with_stored_runs(tables + others, cells + reasons, runs, args.scale)
+        every, merged = with_stored_runs(plan.tables + others, plan.cells + reasons, runs, args.scale)
         shown = sorted((t for t in every if t.id in selected or any(c.table == t.id and c.job for c in merged)),
                        key=lambda t: order.index(t.id))
-        paths = build_report(shown, jobs, merged, paper, args.scale, args.reports / args.scale, runs, args.compare)
+        paths = build_report(shown, plan.jobs, merged, paper, args.scale, args.reports / args.scale, runs, args.compare)
         write_scales_index(args.reports)
         return paths
 
     return report
 
 
-def left_out(missing: dict[str, list[Job]]) -> str:
-    """The jobs left out for what this machine lacks, by reason, with their tables: ``8 jobs of T10_caption_nic,
-    TA1_caption (needs a Java runtime: ...)``."""
-    return "; ".join(f"{len(group)} job(s) of {', '.join(sorted({t for job in group for t, _, _ in job.cells}))} "
-                     f"({reason})" for reason, group in missing.items())
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    started = time.perf_counter()
-    if args.compare is not None and not (args.compare / args.scale).is_dir():
-        raise HarnessError(f"--compare {args.compare}: no {args.scale}-scale runs there ({args.compare / args.scale} "
-                           "is not a folder): name another results folder (the one given to its --results)")
-    plugins = [str(Path(p).resolve()) if p.endswith(".py") else p for p in args.plugin]
-    augment.load_plugins(plugins)
-    protocols = load_protocols(args.experiments / "protocols.yaml")
-    catalog = load_tables(args.experiments / "tables", protocols)
-    if args.list:
-        print(listing(args.list, catalog, protocols))
-        return 0
-    candidates = with_file_params([parse_candidate(text) for text in args.candidate], args.candidate_params, protocols)
-    if candidates:
-        catalog = add_candidates(catalog, candidates, protocols, args.scale)
-        print(describe(candidates), flush=True)
-    tables = select_tables(catalog, args.tables)
-    if not args.tables:  # every table that has this scale (mini: the CIFAR tables)
-        tables = [table for table in tables if args.scale in protocols[table.protocol]]
-    elif candidates and len(profile_tables(tables)) < len(tables):
-        print(f"candidate: no row in {', '.join(t.id for t in tables if t.candidate is None)} (outside the profile: "
-              "see docs/adding_a_method.md)", flush=True)
-    if args.download:
-        download(tables, protocols, args.scale, args.data_root)
-    overrides = {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
-                 "plugins": plugins, "epochs": args.epochs, "gpus_per_job": args.gpus_per_job,
-                 "compile": args.compile, "input_pipeline": None if args.input_pipeline == "auto" else args.input_pipeline,
-                 "precision": args.precision}
-    jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds,
-                         rows=select_rows(tables, args.methods, args.rows), overrides=overrides, catalog=catalog)
-    if candidates and not args.tables:  # the profile's runs only; other rows are shown where they are cached
-        jobs, cells, tables = restrict_to_profile(jobs, cells, tables)
-    jobs, cells, missing = without_missing_runtimes(jobs, cells)
-    jobs = with_upstream(jobs, tables, catalog, protocols, args.scale, args.results, seeds=args.seeds,
-                         overrides=overrides)  # a table on its own: the runs its rows start from
-    stale = stale_jobs(jobs)
-    if args.plan:
-        print(format_plan(jobs, cells))
-        if candidates:
-            print(candidate_cost(jobs, tables))
-        if missing:
-            print(f"left out on this machine: {left_out(missing)}")
-        if stale:
-            print(f"{len(stale)} finished run(s) were made by other harness code"
-                  + (": they run again" if args.rerun_stale else " (--rerun-stale runs them again)"))
-        return 0
-    rerun = [job for job in stale if not TASKS[job.task].missing_runtime(job.config)] \
-        if args.rerun_stale and not args.report_only else []  # a stale run this machine can run again
+def prepare(args: argparse.Namespace, plan: Plan, rerun: list[Job]):
+    """The executor where something will run, after checking every unfinished job's data (a wrong --data-root
+    stops here, before any job starts or any file is written); None where nothing will."""
+    jobs = plan.jobs
     will_run = not args.report_only and (bool(rerun) or any(job.status() != "finished" for job in jobs))
-    if will_run:
-        check_data(jobs)  # a wrong --data-root stops here, before any job starts or any file is written
-    executor = make_executor(args) if will_run else None
-    if not will_run and args.gpus != "auto":
-        visible_gpus(args.gpus)  # a malformed list is an error even when nothing runs
-    if will_run:
-        executor.check(jobs)
-    report = report_builder(args, catalog, protocols, tables, jobs, cells)
+    if not will_run:
+        if args.gpus != "auto":
+            visible_gpus(args.gpus)  # a malformed list is an error even when nothing runs
+        return None
+    check_data(jobs)
+    executor = make_executor(args)
+    executor.check(jobs)
+    return executor
 
-    with results_lock(args.results):
-        outcome = {"failed": []}
-        damaged = [job for job in jobs if job.status() == "damaged"]
-        for job in damaged:
-            print(f"damaged: {job.run_dir / RECORD}" + (" (--report-only: its row says so; run without it to run the "
-                                                         "job again)" if args.report_only else ""), flush=True)
-        if not args.report_only:
-            for job, aside in set_aside(damaged, "damaged"):
-                print(f"  kept aside as {aside}; {job.key} runs again", flush=True)
-            for job, aside in set_aside(rerun, "stale"):
-                print(f"stale: {job.key} ({stale_reason(read_json(aside / RECORD))}): kept aside as {aside.name}, "
-                      "runs again", flush=True)
-            pending = sum(job.status() != "finished" for job in jobs)
-            if pending:
-                paths = report()
-                print(f"{len(jobs)} jobs, {pending} to run; the report fills in as they finish: {paths['html']}", flush=True)
-            if executor is not None:
-                outcome = execute(jobs, executor, progress=not args.no_progress, on_change=report)
-            else:
-                outcome = {"cached": jobs, "finished": [], "failed": []}
-            print(f"jobs: {len(outcome['cached'])} cached, {len(outcome['finished'])} run, {len(outcome['failed'])} failed")
-        paths = report()
-    print(f"report: {paths['html']} and {paths['markdown']} ({time.perf_counter() - started:.1f} s)")
+
+def run_plan(args: argparse.Namespace, plan: Plan, rerun: list[Job], executor, report) -> tuple[dict, list[Job]]:
+    """Under the results folder's lock: damaged records set aside (or named, with --report-only), stale ones
+    set aside where asked, the jobs run while the report fills in; (the outcome, the damaged jobs)."""
+    jobs = plan.jobs
+    damaged = [job for job in jobs if job.status() == "damaged"]
+    for job in damaged:
+        print(f"damaged: {job.run_dir / RECORD}" + (" (--report-only: its row says so; run without it to run the "
+                                                     "job again)" if args.report_only else ""), flush=True)
+    if args.report_only:
+        return {"failed": []}, damaged
+    for job, aside in set_aside(damaged, "damaged"):
+        print(f"  kept aside as {aside}; {job.key} runs again", flush=True)
+    for job, aside in set_aside(rerun, "stale"):
+        print(f"stale: {job.key} ({stale_reason(read_json(aside / RECORD))}): kept aside as {aside.name}, runs again",
+              flush=True)
+    pending = sum(job.status() != "finished" for job in jobs)
+    if pending:
+        print(f"{len(jobs)} jobs, {pending} to run; the report fills in as they finish: {report()['html']}", flush=True)
+    outcome = (execute(jobs, executor, progress=not args.no_progress, on_change=report) if executor is not None
+               else {"cached": jobs, "finished": [], "failed": []})
+    print(f"jobs: {len(outcome['cached'])} cached, {len(outcome['finished'])} run, {len(outcome['failed'])} failed")
+    return outcome, damaged
+
+
+def exit_status(args: argparse.Namespace, plan: Plan, outcome: dict, damaged: list[Job]) -> int:
+    """1 for a failed job or a damaged record, 3 where jobs were left out for what this machine lacks, else 0;
+    each said on stderr."""
     if damaged:
         print(f"mixbench: {len(damaged)} damaged record(s) found: exit status 1 (see the lines 'damaged:' above)",
               file=sys.stderr)
-    status = 1 if outcome["failed"] or damaged else EXIT_MISSING_RUNTIME if missing and not args.report_only else 0
-    if missing and not args.report_only:
-        print(f"mixbench: not run: {left_out(missing)}; every other job ran: exit status {status}", file=sys.stderr)
+    missing = plan.missing and not args.report_only
+    status = 1 if outcome["failed"] or damaged else EXIT_MISSING_RUNTIME if missing else 0
+    if missing:
+        print(f"mixbench: not run: {left_out(plan.missing)}; every other job ran: exit status {status}", file=sys.stderr)
     return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, plan, check, run, report."""
+    args = parse_args(argv)
+    started = time.perf_counter()
+    protocols, catalog = load_catalog(args)
+    if args.list:
+        print(listing(args.list, catalog, protocols))
+        return 0
+    plan = make_plan(args, protocols, catalog,
+                     download=(lambda tables: download(tables, protocols, args.scale, args.data_root)) if args.download else None)
+    if args.plan:
+        print(plan.describe(args.rerun_stale))
+        return 0
+    rerun = [job for job in plan.stale if not TASKS[job.task].missing_runtime(job.config)] \
+        if args.rerun_stale and not args.report_only else []  # a stale run this machine can run again
+    executor = prepare(args, plan, rerun)
+    report = report_builder(args, plan)
+    with results_lock(args.results):
+        outcome, damaged = run_plan(args, plan, rerun, executor, report)
+        paths = report()
+    print(f"report: {paths['html']} and {paths['markdown']} ({time.perf_counter() - started:.1f} s)")
+    return exit_status(args, plan, outcome, damaged)
 
 
 def cli() -> NoReturn:

@@ -69,3 +69,24 @@ def test_every_docs_page_is_linked_from_the_readme():
     linked = {(ROOT / target.partition("#")[0]).resolve() for target in links(ROOT / "README.md")}
     unlinked = [p.relative_to(ROOT).as_posix() for p in PAGES[1:] if p.resolve() not in linked]
     assert not unlinked, f"docs pages the README does not link: {unlinked}"
+
+
+def test_the_readme_s_method_registers_mixes_and_honours_prob(tmp_path):
+    """The README's short form of adding a method is a working plugin: it mixes, and prob=0 leaves a batch alone."""
+    import torch
+
+    from harness import augment
+
+    block = (ROOT / "README.md").read_text().split("```python\n# my_mix.py\n", 1)[1].split("```", 1)[0]
+    plugin = tmp_path / "my_mix.py"
+    plugin.write_text(block)
+    try:
+        augment.load_plugins([str(plugin)])
+        images, labels = torch.rand(8, 3, 8, 8), torch.arange(8)
+        mixed, targets = augment.build("halfmix", num_classes=8, seed=0)(images.clone(), labels)
+        assert torch.equal(mixed[..., :4], images[..., :4]) and not torch.equal(mixed, images)
+        assert torch.allclose(targets.sum(dim=1), torch.ones(8)) and (targets[torch.arange(8), labels] >= 0.5).all()
+        kept, _ = augment.build("halfmix", num_classes=8, seed=0, prob=0.0)(images.clone(), labels)
+        assert torch.equal(kept, images)
+    finally:
+        augment.registry._REGISTRY.pop("halfmix", None)

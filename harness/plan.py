@@ -1,0 +1,111 @@
+"""Planning a command, in one step with one result: the tables and rows it selects, its candidates, the upstream
+runs they need, the jobs left out for what this machine lacks, and the finished runs made by other harness code.
+``run_all.py`` prints it (``--plan``), checks its data, runs it and reports it."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import augment
+from harness.candidate import (Candidate, add_candidates, candidate_cost, describe, parse_candidate, profile_tables,
+                               restrict_to_profile, with_file_params)
+from harness.experiments import Table, load_protocols, load_tables, select_rows, select_tables
+from harness.io import read_json
+from harness.orchestrate import Cell, Job, expand, format_plan, with_upstream, without_missing_runtimes
+from harness.store import stale_reason
+from harness.train.files import RECORD
+
+
+@dataclass
+class Plan:
+    """What one command runs and reports."""
+
+    scale: str
+    protocols: dict[str, Any]
+    catalog: dict[str, Table]  # every table by id, with the candidates' rows
+    tables: list[Table]  # the selected ones
+    jobs: list[Job]  # to run or reuse, upstream runs first
+    cells: list[Cell]  # the selected tables' cells
+    candidates: list[Candidate] = field(default_factory=list)
+    missing: dict[str, list[Job]] = field(default_factory=dict)  # left out, by what this machine lacks
+    stale: list[Job] = field(default_factory=list)  # finished, but made by other harness code
+
+    def describe(self, rerun_stale: bool) -> str:
+        """What ``--plan`` prints: the jobs with status and cost, then the candidates', left-out and stale lines."""
+        lines = [format_plan(self.jobs, self.cells)]
+        if self.candidates:
+            lines.append(candidate_cost(self.jobs, self.tables))
+        if self.missing:
+            lines.append(f"left out on this machine: {left_out(self.missing)}")
+        if self.stale:
+            lines.append(f"{len(self.stale)} finished run(s) were made by other harness code"
+                         + (": they run again" if rerun_stale else " (--rerun-stale runs them again)"))
+        return "\n".join(lines)
+
+
+def left_out(missing: dict[str, list[Job]]) -> str:
+    """The jobs left out for what this machine lacks, by reason, with their tables: ``8 jobs of T10_caption_nic,
+    TA1_caption (needs a Java runtime: ...)``."""
+    return "; ".join(f"{len(group)} job(s) of {', '.join(sorted({t for job in group for t, _, _ in job.cells}))} "
+                     f"({reason})" for reason, group in missing.items())
+
+
+def stale_jobs(jobs: list[Job]) -> list[Job]:
+    """The finished jobs whose records were made by other harness code than this checkout's."""
+    return [job for job in jobs if job.status() == "finished" and stale_reason(read_json(job.run_dir / RECORD))]
+
+
+def load_catalog(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Table]]:
+    """The protocols and the tables of ``--experiments``, after loading the plugins (their methods name rows)."""
+    augment.load_plugins(plugin_paths(args))
+    protocols = load_protocols(args.experiments / "protocols.yaml")
+    return protocols, load_tables(args.experiments / "tables", protocols)
+
+
+def plugin_paths(args: argparse.Namespace) -> list[str]:
+    """``--plugin`` files as absolute paths (workers run elsewhere), module names as they are."""
+    return [str(Path(p).resolve()) if p.endswith(".py") else p for p in args.plugin]
+
+
+def overrides_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The command's settings every job takes (:meth:`harness.tasks.base.Task.configure`'s ``overrides``)."""
+    return {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
+            "plugins": plugin_paths(args), "epochs": args.epochs, "gpus_per_job": args.gpus_per_job,
+            "compile": args.compile, "input_pipeline": None if args.input_pipeline == "auto" else args.input_pipeline,
+            "precision": args.precision}
+
+
+def selected_tables(args: argparse.Namespace, catalog: dict[str, Table], protocols: dict[str, Any],
+                    candidates: list[Candidate]) -> list[Table]:
+    """``--tables`` (default: every table that has the scale: at mini, the CIFAR tables)."""
+    tables = select_tables(catalog, args.tables)
+    if not args.tables:
+        return [table for table in tables if args.scale in protocols[table.protocol]]
+    if candidates and len(profile_tables(tables)) < len(tables):
+        print(f"candidate: no row in {', '.join(t.id for t in tables if t.candidate is None)} (outside the profile: "
+              "see docs/adding_a_method.md)", flush=True)
+    return tables
+
+
+def make_plan(args: argparse.Namespace, protocols: dict[str, Any], catalog: dict[str, Table], download=None) -> Plan:
+    """The command's plan: candidates added, tables and rows selected (``download(tables)`` fetches their data
+    first where asked), jobs expanded, a profile's runs only, the jobs this machine cannot run left out, the
+    upstream runs the selection starts from added, and the stale finished runs found."""
+    candidates = with_file_params([parse_candidate(text) for text in args.candidate], args.candidate_params, protocols)
+    if candidates:
+        catalog = add_candidates(catalog, candidates, protocols, args.scale)
+        print(describe(candidates), flush=True)
+    tables = selected_tables(args, catalog, protocols, candidates)
+    if download is not None:
+        download(tables)
+    overrides = overrides_of(args)
+    jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds,
+                         rows=select_rows(tables, args.methods, args.rows), overrides=overrides, catalog=catalog)
+    if candidates and not args.tables:  # the profile's runs only; other rows are shown where they are cached
+        jobs, cells, tables = restrict_to_profile(jobs, cells, tables)
+    jobs, cells, missing = without_missing_runtimes(jobs, cells)
+    jobs = with_upstream(jobs, tables, catalog, protocols, args.scale, args.results, seeds=args.seeds,
+                         overrides=overrides)  # a table on its own: the runs its rows start from
+    return Plan(args.scale, protocols, catalog, tables, jobs, cells, candidates, missing, stale_jobs(jobs))
