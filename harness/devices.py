@@ -2,6 +2,7 @@
 each worker sees only its own GPU through ``CUDA_VISIBLE_DEVICES``)."""
 from __future__ import annotations
 
+import argparse
 import glob
 import os
 import shutil
@@ -33,6 +34,34 @@ def visible_gpus(spec: str = "auto") -> list[str]:
     except (OSError, subprocess.SubprocessError) as err:
         return _unpinned(f"nvidia-smi failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
     return [line.strip() for line in listed.splitlines() if line.strip()]
+
+
+AUTO_WORKERS = -1  # --workers auto: each job's share of the CPUs less the one its training process uses
+
+
+def cpu_share() -> int:
+    """The CPUs this process may use: the share its executor gave it (``OMP_NUM_THREADS``: the local executor's
+    CPUs / jobs at once, Slurm's cpus-per-task), else its CPU affinity."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    return int(given) if given.isdigit() and int(given) > 0 else len(os.sched_getaffinity(0))
+
+
+def loader_workers(requested: int) -> int:
+    """Data-loading processes for a job: ``requested``, or for :data:`AUTO_WORKERS` its CPU share less one."""
+    return requested if requested != AUTO_WORKERS else max(0, cpu_share() - 1)
+
+
+def parse_workers(text: str) -> int:
+    """``--workers``: ``auto`` (:data:`AUTO_WORKERS`) or a count of at least 0 (a negative one: a one-line error)."""
+    if text == "auto":
+        return AUTO_WORKERS
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number, got {text!r}") from None
+    if count < 0:
+        raise HarnessError(f"--workers must be at least 0 (or auto), got {count}")
+    return count
 
 
 PRECISIONS = ("auto", "fp32", "bf16")

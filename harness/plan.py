@@ -4,6 +4,7 @@ runs they need, the jobs left out for what this machine lacks, and the finished 
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from harness import augment
 from harness.candidate import (Candidate, add_candidates, candidate_cost, describe, parse_candidate, profile_tables,
                                restrict_to_profile, with_file_params)
+from harness.devices import AUTO_WORKERS
 from harness.experiments import Table, load_protocols, load_tables, select_rows, select_tables
 from harness.io import read_json
 from harness.orchestrate import Cell, Job, expand, format_plan, with_upstream, without_missing_runtimes
@@ -31,10 +33,11 @@ class Plan:
     candidates: list[Candidate] = field(default_factory=list)
     missing: dict[str, list[Job]] = field(default_factory=dict)  # left out, by what this machine lacks
     stale: list[Job] = field(default_factory=list)  # finished, but made by other harness code
+    workers: str = ""  # how many data-loading processes the loader-pipeline jobs get ("" where none uses one)
 
     def describe(self, rerun_stale: bool) -> str:
         """What ``--plan`` prints: the jobs with status and cost, then the candidates', left-out and stale lines."""
-        lines = [format_plan(self.jobs, self.cells)]
+        lines = [format_plan(self.jobs, self.cells)] + ([self.workers] if self.workers else [])
         if self.candidates:
             lines.append(candidate_cost(self.jobs, self.tables))
         if self.missing:
@@ -50,6 +53,20 @@ def left_out(missing: dict[str, list[Job]]) -> str:
     TA1_caption (needs a Java runtime: ...)``."""
     return "; ".join(f"{len(group)} job(s) of {', '.join(sorted({t for job in group for t, _, _ in job.cells}))} "
                      f"({reason})" for reason, group in missing.items())
+
+
+def workers_line(args: argparse.Namespace, jobs: list[Job]) -> str:
+    """The plan's line on the loader-pipeline jobs' data-loading processes ("" where no job uses a DataLoader)."""
+    loading = [job for job in jobs if job.config.get("train", job.config).get("input_pipeline") == "loader"]
+    if not loading:
+        return ""
+    if args.workers != AUTO_WORKERS:
+        return f"loader workers: {args.workers} per job ({len(loading)} jobs read through a DataLoader)"
+    if args.executor == "slurm":
+        return "loader workers: auto: each job's cpus-per-task less one (the Slurm profile's cpus_per_process)"
+    cpus, at_once = len(os.sched_getaffinity(0)), args.jobs or 2
+    return (f"loader workers: auto: {max(0, cpus // at_once - 1)} per job here ({cpus} CPUs shared by {at_once} jobs "
+            f"at once, less one each; with GPUs, one job per GPU shares them)")
 
 
 def stale_jobs(jobs: list[Job]) -> list[Job]:
@@ -108,4 +125,5 @@ def make_plan(args: argparse.Namespace, protocols: dict[str, Any], catalog: dict
     jobs, cells, missing = without_missing_runtimes(jobs, cells)
     jobs = with_upstream(jobs, tables, catalog, protocols, args.scale, args.results, seeds=args.seeds,
                          overrides=overrides)  # a table on its own: the runs its rows start from
-    return Plan(args.scale, protocols, catalog, tables, jobs, cells, candidates, missing, stale_jobs(jobs))
+    return Plan(args.scale, protocols, catalog, tables, jobs, cells, candidates, missing, stale_jobs(jobs),
+                workers_line(args, jobs))

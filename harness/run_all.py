@@ -12,7 +12,7 @@ from typing import Callable, NoReturn
 from harness.candidate import SPELLING
 from harness.cli import (INPUT_PIPELINE_CHOICES, INPUT_PIPELINE_HELP, PRECISION_HELP, HelpFormatter, parse_params,
                          run_cli)
-from harness.devices import PRECISIONS, visible_gpus
+from harness.devices import AUTO_WORKERS, PRECISIONS, parse_workers, visible_gpus
 from harness.errors import HarnessError
 from harness.experiments import SCALES, Table, paper_values
 from harness.fingerprint import forget_fingerprints
@@ -109,7 +109,9 @@ def add_training_flags(group: argparse._ArgumentGroup) -> None:
                        "the protocol's, else 1)")
     group.add_argument("--compile", action="store_true", help="torch.compile each training run's forward (GPU; not "
                        "part of a run's identity)")
-    group.add_argument("--workers", type=int, default=0, help="data-loading processes per job (loader pipeline)")
+    group.add_argument("--workers", type=parse_workers, default=AUTO_WORKERS, metavar="auto|N", help="data-loading "
+                       "processes per job (loader pipeline); auto: each job's share of the CPUs (its affinity, or "
+                       "Slurm's cpus-per-task, over the jobs running at once) less one (default: auto)")
     group.add_argument("--input-pipeline", choices=INPUT_PIPELINE_CHOICES, default="auto", help=INPUT_PIPELINE_HELP)
     group.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     group.add_argument("--no-progress", action="store_true", help="no progress bar (logs, CI)")
@@ -156,7 +158,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.compare is not None and not (args.compare / args.scale).is_dir():
         raise HarnessError(f"--compare {args.compare}: no {args.scale}-scale runs there ({args.compare / args.scale} "
                            "is not a folder): name another results folder (the one given to its --results)")
-    for flag, value, least in (("--jobs", args.jobs, 1), ("--workers", args.workers, 0), ("--epochs", args.epochs, 1),
+    for flag, value, least in (("--jobs", args.jobs, 1), ("--epochs", args.epochs, 1),
                                ("--gpus-per-job", args.gpus_per_job, 1)):
         if value is not None and value < least:
             raise HarnessError(f"{flag} must be at least {least}, got {value}")

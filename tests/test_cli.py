@@ -311,3 +311,27 @@ def test_without_java_the_captioning_rows_say_why_every_other_job_runs_and_the_e
     assert [report_status(markdown, "Table A1:", row) for row in ("Baseline", "Mixup", "Cutout", "CutMix")] == [NO_JAVA] * 4
     cached = run_all(tmp_path, "--tables", "7", *flags, env=env)
     assert cached.returncode == 0 and "1 cached, 0 run, 0 failed" in cached.stdout, cached.stdout + cached.stderr
+
+
+def test_loader_workers_auto_take_the_job_s_cpu_share_less_one(monkeypatch, tmp_path, capsys):
+    import argparse
+
+    from harness.devices import AUTO_WORKERS, loader_workers, parse_workers
+    from harness.errors import HarnessError
+    from harness.run_all import main
+
+    assert parse_workers("auto") == AUTO_WORKERS and parse_workers("3") == 3
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_workers("two")
+    with pytest.raises(HarnessError, match="--workers must be at least 0"):
+        parse_workers("-2")
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")  # what the executor gives a job: its share of the CPUs
+    assert loader_workers(AUTO_WORKERS) == 7 and loader_workers(2) == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert loader_workers(AUTO_WORKERS) == 0
+    results = ["--results", str(tmp_path / "results")]
+    assert main(["--scale", "paper", "--tables", "3", "--plan", "--jobs", "1", *results]) == 0
+    cpus = len(os.sched_getaffinity(0))
+    assert f"loader workers: auto: {cpus - 1} per job here ({cpus} CPUs shared by 1 jobs" in capsys.readouterr().out
+    assert main(["--tables", "7", "--plan", *results]) == 0  # the device pipeline: no DataLoader, no line
+    assert "loader workers" not in capsys.readouterr().out

@@ -19,6 +19,7 @@ from harness.captioning.model import NICDecoder, beam_search
 from harness.captioning.scoring import require_java, score_results, write_coco_files
 from harness.captioning.vocab import END, PAD_ID, START, Vocabulary
 from harness.data.transforms import to_uint8_images
+from harness.devices import loader_workers
 from harness.io import atomic_torch_save, atomic_write_json, load_torch
 from harness.models import create_model
 from harness.paths import data_root
@@ -45,7 +46,7 @@ def build_encoder(backbone_checkpoint: Path) -> torch.nn.Module:
 def encode(encoder: torch.nn.Module, split: CaptionSplit, device: torch.device, batch_size: int, workers: int,
            progress: bool) -> torch.Tensor:
     """Pooled features ``[N, D]`` of a split's images (evaluation transform, in order)."""
-    loader = DataLoader(split.images, batch_size=batch_size, num_workers=workers)
+    loader = DataLoader(split.images, batch_size=batch_size, num_workers=loader_workers(workers))
     features = []
     for batch in tqdm(loader, desc="encode", disable=not progress, leave=False):
         images = batch[0] if isinstance(batch, (list, tuple)) else batch

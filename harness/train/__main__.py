@@ -10,7 +10,7 @@ from typing import NoReturn
 from harness import augment
 from harness.cli import INPUT_PIPELINE_CHOICES, INPUT_PIPELINE_HELP, PRECISION_HELP, HelpFormatter, parse_params, run_cli
 from harness.code_identity import run_code
-from harness.devices import PRECISIONS, resolve_precision
+from harness.devices import AUTO_WORKERS, PRECISIONS, parse_workers, resolve_precision
 from harness.train.config import RunConfig, default_pipeline
 from harness.train.trainer import Trainer
 
@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "batch")
     parser.add_argument("--sync-bn", action="store_true", help="batch norm over the global batch (GPUs)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the training forward")
-    parser.add_argument("--workers", type=int, default=defaults.num_workers, help="data-loading processes (loader pipeline)")
+    parser.add_argument("--workers", type=parse_workers, default=AUTO_WORKERS, metavar="auto|N", help="data-loading "
+                        "processes (loader pipeline); auto: this process's CPUs less one")
     parser.add_argument("--input-pipeline", choices=INPUT_PIPELINE_CHOICES, default="auto", help=INPUT_PIPELINE_HELP)
     parser.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP)
     parser.add_argument("--out", type=Path, default=Path("results/manual"), help="run folder (default: results/manual/<hash>)")

@@ -65,7 +65,7 @@ class RunConfig:
     # not hashed (see NOT_HASHED)
     data_root: str | None = None
     device: str = "auto"
-    num_workers: int = 0
+    num_workers: int = 0  # data-loading processes; -1: auto (harness.devices.loader_workers)
     compile: bool = False  # torch.compile the training forward (an execution option: not hashed)
     download: bool = False
     plugins: list[str] = field(default_factory=list)
@@ -76,6 +76,8 @@ class RunConfig:
             raise HarnessError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
         if self.world_size < 1 or self.batch_size % self.world_size:
             raise HarnessError(f"batch_size {self.batch_size} must split evenly over world_size {self.world_size} processes")
+        if self.num_workers < -1:
+            raise HarnessError(f"num_workers must be -1 (auto) or at least 0, got {self.num_workers}")
         if self.precision not in ("fp32", "bf16"):
             raise HarnessError(f"precision must be fp32 or bf16 (resolve auto first), not {self.precision!r}")
         if self.input_pipeline not in INPUT_PIPELINES:

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from harness import augment
 from harness.data import balanced_subset, build_datasets
 from harness.data.device_pipeline import DeviceBatches, uint8_images
+from harness.devices import loader_workers
 from harness.errors import DataNotFoundError, HarnessError, NonFiniteLossError
 from harness.fingerprint import data_fingerprint
 from harness.io import CorruptFileError, atomic_torch_save, atomic_write_json, atomic_write_text, load_torch
@@ -59,12 +60,13 @@ def loaders(data, cfg: RunConfig, order: torch.Generator, sampler, ranks: Ranks,
     each epoch, seeded from the data-order stream (or, data-parallel, the rank's torch stream) that the checkpoint
     keeps: a resumed run draws what the uninterrupted one drew. The test loader's deterministic transforms need
     no seed; its own generator keeps it off the torch stream."""
+    workers = loader_workers(cfg.num_workers)
     train = DataLoader(data.train, cfg.batch_size // ranks.world_size, shuffle=sampler is None, sampler=sampler,
-                       drop_last=True, generator=order if sampler is None else None, num_workers=cfg.num_workers,
+                       drop_last=True, generator=order if sampler is None else None, num_workers=workers,
                        pin_memory=cuda)
     test = DataLoader(shard(data.test, ranks), max(cfg.batch_size, 128), shuffle=False,
-                      generator=torch.Generator().manual_seed(cfg.seed), num_workers=cfg.num_workers, pin_memory=cuda,
-                      persistent_workers=cfg.num_workers > 0)
+                      generator=torch.Generator().manual_seed(cfg.seed), num_workers=workers, pin_memory=cuda,
+                      persistent_workers=workers > 0)
     return train, test
 
 
@@ -330,7 +332,7 @@ class Trainer:
             if clean is None:
                 return None
             batches = DataLoader(shard(clean, self.ranks), max(cfg.batch_size, 128), shuffle=False,
-                                 num_workers=cfg.num_workers, pin_memory=device.type == "cuda")
+                                 num_workers=loader_workers(cfg.num_workers), pin_memory=device.type == "cuda")
         figures = evaluate(model, batches, device, autocast, self.ranks)
         return {"top1_err": figures["top1_err"], "loss": figures["test_loss"]}
 
