@@ -13,7 +13,7 @@ from typing import Any, Callable
 from tqdm import tqdm
 
 from harness.experiments import Table
-from harness.errors import HarnessError
+from harness.errors import DataNotFoundError, HarnessError
 from harness.executors.base import Executor, Running
 from harness.code_identity import current_sources
 from harness.io import atomic_write_json, read_json
@@ -228,7 +228,10 @@ def check_data(jobs: list[Job]) -> None:
         identity = (job.task, json.dumps(job.config, sort_keys=True, default=str))
         if job.status() != "finished" and identity not in seen:
             seen.add(identity)
-            TASKS[job.task].check_data(job.config)
+            try:
+                TASKS[job.task].check_data(job.config)
+            except DataNotFoundError as err:
+                raise DataNotFoundError(f"{err} (run_all.py --check-data lists every data set of the plan)") from None
 
 
 def cost_left(jobs: list[Job]) -> str:

@@ -12,6 +12,7 @@ from typing import Callable, NoReturn
 from harness.candidate import SPELLING
 from harness.cli import (INPUT_PIPELINE_CHOICES, INPUT_PIPELINE_HELP, PRECISION_HELP, HelpFormatter, parse_params,
                          run_cli)
+from harness.data_check import check_plan_data, root_origin
 from harness.devices import AUTO_WORKERS, PRECISIONS, parse_workers, visible_gpus
 from harness.errors import HarnessError
 from harness.experiments import SCALES, Table, paper_values
@@ -142,6 +143,9 @@ def add_action_flags(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--plan", action="store_true", help="print the jobs with status and estimated cost, run nothing")
     group.add_argument("--report-only", action="store_true", help="rebuild every table's report of the scale from "
                        "the records in --results, running nothing")
+    group.add_argument("--check-data", action="store_true", help="for the selected tables and scale, one line per "
+                       "data set: its folder, found / missing / incomplete, the counts found against the protocol's; "
+                       "exit status 0 only when every one is usable; decodes no image, runs nothing")
     group.add_argument("--rerun-stale", action="store_true", help="run again the selected tables' finished runs whose "
                        "records were made by other harness code than this checkout's (the report marks them)")
     group.add_argument("--compare", type=Path, metavar="OTHER_RESULTS", help="with --report-only: put another results "
@@ -276,6 +280,18 @@ def exit_status(args: argparse.Namespace, plan: Plan, outcome: dict, damaged: li
     return status
 
 
+def check_data_report(args: argparse.Namespace, plan: Plan) -> int:
+    """``--check-data``: a line per data set of the plan; 0 when every one is usable, else 1."""
+    statuses = check_plan_data(plan.jobs, plan.protocols, args.scale, plan.catalog, args.data_root)
+    print(f"data root: {data_root(args.data_root)} (from {root_origin(args.data_root)}); {args.scale} scale")
+    for status in statuses:
+        print(status.line())
+    unusable = [s.name for s in statuses if not s.usable]
+    if unusable:
+        print(f"mixbench: not usable: {', '.join(unusable)} (see docs/data.md for each layout)", file=sys.stderr)
+    return 1 if unusable else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse, plan, check, run, report."""
     args = parse_args(argv)
@@ -289,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plan:
         print(plan.describe(args.rerun_stale))
         return 0
+    if args.check_data:
+        return check_data_report(args, plan)
     rerun = [job for job in plan.stale if not TASKS[job.task].missing_runtime(job.config)] \
         if args.rerun_stale and not args.report_only else []  # a stale run this machine can run again
     executor = prepare(args, plan, rerun)

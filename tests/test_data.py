@@ -188,3 +188,42 @@ def test_class_folders_missing_a_class_or_split_are_named(tmp_path):
             (tmp_path / split / f"class{c}").mkdir(parents=True)
     with pytest.raises(DataNotFoundError, match="class folders train/<class>/ and test/<class>/ of images, 10 classes"):
         locate_cifar("cifar10", tmp_path)
+
+
+def class_folders(root: Path, per_class: dict[str, int]) -> None:
+    """CIFAR-10 as class folders of (empty) .jpg files: --check-data counts files by name and opens none."""
+    for split, count in per_class.items():
+        for label in range(10):
+            folder = root / split / f"class{label}"
+            folder.mkdir(parents=True)
+            for index in range(count):
+                (folder / f"{index:05d}.jpg").touch()
+
+
+def check_data(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "run_all.py", "--check-data", *args], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_check_data_names_each_data_set_its_folder_state_and_counts(tmp_path):
+    class_folders(tmp_path / "cifar10", {"train": 300, "test": 1000})
+    found = check_data("--scale", "mini", "--tables", "7", "--data-root", str(tmp_path))
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert f"data root: {tmp_path} (from --data-root); mini scale" in found.stdout
+    line = next(l for l in found.stdout.splitlines() if l.startswith("cifar10 "))
+    assert " found " in line and "train 3,000 (≥ 3,000), test 10,000 (≥ 10,000)" in line and "[T7_cifar10_pyr200]" in line
+    wrong = check_data("--scale", "mini", "--tables", "7", "--data-root", str(tmp_path / "nowhere"))
+    assert wrong.returncode == 1 and " missing " in wrong.stdout and "not usable: cifar10" in wrong.stderr
+    generated = check_data("--tables", "7", "12")
+    assert generated.returncode == 0 and "synthetic " in generated.stdout and "ood_generated" in generated.stdout
+
+
+@pytest.mark.shared_data
+def test_check_data_says_a_subset_is_incomplete(tmp_path):
+    result = check_data("--scale", "mini", "--tables", "7", "--data-root", str(shared("cifar10")))
+    line = next(l for l in result.stdout.splitlines() if l.startswith("cifar10 "))
+    assert result.returncode == 1 and " incomplete " in line and "train 2,119 (≥ 3,000), test 1,017 (≥ 10,000)" in line
+    run = subprocess.run([sys.executable, "run_all.py", "--scale", "mini", "--tables", "7", "--data-root",
+                          str(tmp_path / "nowhere"), "--results", str(tmp_path / "r"), "--reports", str(tmp_path / "p")],
+                         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "run_all.py --check-data lists every data set" in run.stderr

@@ -1,0 +1,171 @@
+"""``run_all.py --check-data``: for the selected tables at a scale, one line per data set: the folder it resolved
+to and how, whether it is found, missing or incomplete, and the counts found against those the protocol expects.
+No image is decoded: counts come from index files, zip and ``.npy`` headers and directory listings."""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from harness.fingerprint import CIFAR_FOLDERS, GENERATORS, IMAGE_SUFFIXES, find_cifar
+from harness.orchestrate import Job
+from harness.paths import data_root
+from harness.robustness.sets import ood_folder_candidates
+
+FULL = {  # the published splits, what the paper's protocol reads
+    "cifar10": {"train": 50_000, "test": 10_000}, "cifar100": {"train": 50_000, "test": 10_000},
+    "imagenet": {"train": 1_281_167, "val": 50_000}, "imagenet_loc": {"train": 1_281_167, "val (boxes)": 50_000},
+    "cub": {"train": 5_994, "test": 5_794},
+    "voc": {"VOC2007 trainval": 5_011, "VOC2007 test": 4_952, "VOC2012 trainval": 11_540},
+    "coco": {"train2014": 82_783, "val2014": 40_504},
+}
+OOD_IMAGES = 10_000  # each of ODIN's folders
+
+
+@dataclass(frozen=True)
+class DataStatus:
+    """One data set of a plan, as found under the data root."""
+
+    name: str
+    folder: Path
+    state: str  # found | missing | incomplete | generated
+    counts: dict[str, int]
+    expected: dict[str, int]
+    tables: tuple[str, ...]
+
+    @property
+    def usable(self) -> bool:
+        return self.state in ("found", "generated")
+
+    def line(self) -> str:
+        counts = ", ".join(f"{split} {self.counts.get(split, 0):,} (≥ {want:,})" for split, want in self.expected.items())
+        return (f"{self.name:22s} {self.state:10s} {self.folder}" + (f"  ({counts})" if counts else "")
+                + f"  [{', '.join(self.tables)}]")
+
+
+def _images(folder: Path) -> int:
+    """Image files under ``folder`` (by name: none is opened)."""
+    return sum(Path(name).suffix.lower() in IMAGE_SUFFIXES for _, _, files in os.walk(folder) for name in files)
+
+
+def _lines(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if line.strip()) if path.is_file() else 0
+
+
+def _npz_rows(path: Path, member: str) -> int:
+    """The first dimension of an array in an ``.npz``, from its ``.npy`` header alone."""
+    with zipfile.ZipFile(path) as archive, archive.open(f"{member}.npy") as handle:
+        version = np.lib.format.read_magic(handle)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape = reader(handle)[0]
+    return int(shape[0])
+
+
+def _cifar(name: str, root: Path) -> tuple[Path, dict[str, int]]:
+    source = find_cifar(root, name)
+    if source is None:
+        return root, {}
+    if source.kind == "npz":
+        return source.path, {"train": _npz_rows(source.path, "x_train"), "test": _npz_rows(source.path, "x_test")}
+    if source.kind == "folders":
+        return source.path, {"train": _images(source.path / "train"), "test": _images(source.path / "test")}
+    folder = source.path / CIFAR_FOLDERS[name]  # torchvision's pickled batches: 10,000 images each (CIFAR-10)
+    if name == "cifar10":
+        batches = sum((folder / f"data_batch_{i}").is_file() for i in range(1, 6))
+        return folder, {"train": 10_000 * batches, "test": 10_000 * (folder / "test_batch").is_file()}
+    return folder, {"train": 50_000 * (folder / "train").is_file(), "test": 10_000 * (folder / "test").is_file()}
+
+
+def _cub(root: Path) -> tuple[Path, dict[str, int]]:
+    split = root / "train_test_split.txt"
+    flags = [line.split()[-1] for line in split.read_text().splitlines() if line.strip()] if split.is_file() else []
+    return root, {"train": flags.count("1"), "test": flags.count("0")} if (root / "images").is_dir() else {}
+
+
+def _voc(root: Path) -> tuple[Path, dict[str, int]]:
+    devkit = root / "VOCdevkit"
+    main = {year: devkit / year / "ImageSets" / "Main" for year in ("VOC2007", "VOC2012")}
+    return devkit, {"VOC2007 trainval": _lines(main["VOC2007"] / "trainval.txt"),
+                    "VOC2007 test": _lines(main["VOC2007"] / "test.txt"),
+                    "VOC2012 trainval": _lines(main["VOC2012"] / "trainval.txt")}
+
+
+def _coco(root: Path) -> tuple[Path, dict[str, int]]:
+    folder = next((f for f in (root / "coco", root) if (f / "annotations").is_dir()), root / "coco")
+    counts = {}
+    for path in sorted((folder / "annotations").glob("captions_*.json")):
+        counts[path.stem.removeprefix("captions_")] = len(json.loads(path.read_text()).get("images", []))
+    return folder, counts
+
+
+COUNTERS: dict[str, Callable[[Path], tuple[Path, dict[str, int]]]] = {
+    "cifar10": lambda root: _cifar("cifar10", root), "cifar100": lambda root: _cifar("cifar100", root),
+    "imagenet": lambda root: (root, {"train": _images(root / "train"), "val": _images(root / "val")}),
+    "imagenet_loc": lambda root: (root, {"train": _images(root / "train"),
+                                         "val (boxes)": _lines(root / "metadata" / "image_ids.txt")}),
+    "cub": _cub, "voc": _voc, "coco": _coco,
+}
+
+
+def expected_counts(name: str, found: dict[str, int], settings: dict[str, Any]) -> dict[str, int]:
+    """What the protocol reads of data set ``name``: the full splits, a mini scale's training subset, COCO's
+    splits of the year found."""
+    if name == "coco" and any(split.endswith("2017") for split in found):
+        return {"train2017": 118_287, "val2017": 5_000}
+    expected = dict(FULL.get(name, {}))
+    if "train" in expected and settings.get("train_subset"):
+        expected["train"] = min(expected["train"], settings["train_subset"])
+    return expected
+
+
+def job_data(job: Job) -> list[str]:
+    """The data sets a job reads (its own; a downstream job's backbone is another job's)."""
+    config = job.config.get("train", job.config)
+    names = [config["dataset"]] if "dataset" in config else []
+    fingerprints = job.config.get("ood_data", {}).values()  # "ood/<folder>:<digest>", "generated:<digest>"
+    return names + ["ood_generated" if f.startswith("generated:") else f.split(":")[0] for f in fingerprints]
+
+
+def check_one(name: str, root: Path, settings: dict[str, Any], tables: tuple[str, ...]) -> DataStatus:
+    """The status of data set ``name`` under ``root``."""
+    if name in GENERATORS:
+        return DataStatus(name, root, "generated", {}, {}, tables)
+    if name.startswith("ood/"):
+        folder = next((c for c in ood_folder_candidates(root, name.removeprefix("ood/")) if c.is_dir()), None)
+        counts, expected = ({"images": _images(folder)} if folder else {}), {"images": OOD_IMAGES}
+        folder = folder or ood_folder_candidates(root, name.removeprefix("ood/"))[0]
+    else:
+        folder, counts = COUNTERS[name](root)
+        expected = expected_counts(name, counts, settings)
+    if not counts or not any(counts.values()):
+        state = "missing"
+    else:
+        state = "incomplete" if any(counts.get(split, 0) < want for split, want in expected.items()) else "found"
+    return DataStatus(name, folder, state, counts, expected, tables)
+
+
+def check_plan_data(jobs: list[Job], protocols: dict[str, Any], scale: str, tables: dict[str, Any],
+                    root: str | None) -> list[DataStatus]:
+    """Every data set the plan's jobs read, once, with the tables that read it."""
+    using: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        for name in job_data(job):
+            entry = using.setdefault(name, {"tables": [], "settings": {}})
+            for table_id, _, _ in job.cells:
+                if table_id not in entry["tables"]:
+                    entry["tables"].append(table_id)
+                    entry["settings"] = entry["settings"] or protocols[tables[table_id].protocol][scale]
+    folder = data_root(root)
+    return [check_one(name, folder, entry["settings"], tuple(entry["tables"])) for name, entry in using.items()]
+
+
+def root_origin(root: str | None) -> str:
+    """How the data root was chosen: ``--data-root``, ``$MIXBENCH_DATA`` or the default."""
+    if root is not None:
+        return "--data-root"
+    return "$MIXBENCH_DATA" if os.environ.get("MIXBENCH_DATA") else "the default (~/.cache/mixbench)"
