@@ -13,7 +13,8 @@ from harness import augment
 from harness.candidate import (Candidate, add_candidates, candidate_cost, describe, parse_candidate, profile_tables,
                                restrict_to_profile, with_file_params)
 from harness.devices import AUTO_WORKERS
-from harness.experiments import Table, load_protocols, load_tables, select_rows, select_tables
+from harness.errors import HarnessError
+from harness.experiments import Table, load_protocols, load_tables, read_yaml, select_rows, select_tables
 from harness.io import read_json
 from harness.orchestrate import Cell, Job, expand, format_plan, with_upstream, without_missing_runtimes
 from harness.store import stale_reason
@@ -86,9 +87,40 @@ def plugin_paths(args: argparse.Namespace) -> list[str]:
     return [str(Path(p).resolve()) if p.endswith(".py") else p for p in args.plugin]
 
 
+def given_backbones(args: argparse.Namespace) -> dict[str, str]:
+    """``--backbones`` (a YAML mapping ROW: PATH) then ``--backbone ROW=PATH`` (split at the last ``=``: row
+    names such as "Mixup a=1.0" hold one); one-line errors for a malformed entry or a file that is not there."""
+    given: dict[str, str] = {}
+    if args.backbones is not None:
+        data = read_yaml(args.backbones) if args.backbones.is_file() else None
+        if not isinstance(data, dict):
+            raise HarnessError(f"--backbones {args.backbones}: expected a YAML file mapping upstream rows to checkpoints")
+        given.update({str(row): str(path) for row, path in data.items()})
+    for item in args.backbone:
+        row, sep, path = item.rpartition("=")
+        if not sep or not row or not path:
+            raise HarnessError(f"--backbone {item!r}: expected ROW=PATH, e.g. CutMix=/weights/cutmix_r50.pth")
+        given[row] = path
+    for row, path in given.items():
+        if not Path(path).is_file():
+            raise HarnessError(f"--backbone {row}: no such file: {path}")
+    return given
+
+
+def check_backbone_rows(given: dict[str, str], tables: list[Table]) -> None:
+    """Every ``--backbone`` ROW names the upstream row of a selected row (as TABLE/ROW or ROW)."""
+    references = {row.backbone for table in tables for row in table.rows if row.backbone}
+    known = references | {reference.partition("/")[2] for reference in references}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise HarnessError(f"--backbone {', '.join(unknown)}: no selected row starts from such a row (they start "
+                           f"from: {', '.join(sorted(known)) or 'none: select a transfer table, e.g. --tables 10'})")
+
+
 def overrides_of(args: argparse.Namespace) -> dict[str, Any]:
     """The command's settings every job takes (:meth:`harness.tasks.base.Task.configure`'s ``overrides``)."""
-    return {"data_root": args.data_root, "device": args.device, "num_workers": args.workers,
+    return {"backbones": given_backbones(args), "data_root": args.data_root, "device": args.device,
+            "num_workers": args.workers,
             "plugins": plugin_paths(args), "epochs": args.epochs, "gpus_per_job": args.gpus_per_job,
             "compile": args.compile, "input_pipeline": None if args.input_pipeline == "auto" else args.input_pipeline,
             "precision": args.precision}
@@ -118,6 +150,7 @@ def make_plan(args: argparse.Namespace, protocols: dict[str, Any], catalog: dict
     if download is not None:
         download(tables)
     overrides = overrides_of(args)
+    check_backbone_rows(overrides["backbones"], tables)
     jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds,
                          rows=select_rows(tables, args.methods, args.rows), overrides=overrides, catalog=catalog)
     if candidates and not args.tables:  # the profile's runs only; other rows are shown where they are cached

@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_selection_flags(group: argparse._ArgumentGroup) -> None:
-    """--scale, --tables, --methods, --rows, --seeds, --epochs, --plugin, --candidate, --candidate-params."""
+    """--scale, --tables, --methods, --rows, --seeds, --epochs, --backbone(s), --plugin, --candidate(-params)."""
     group.add_argument("--scale", choices=SCALES, default="smoke", help="; ".join(f"{name}: {purpose}" for name, purpose
                                                                                  in SCALES.items()))
     group.add_argument("--tables", nargs="*", metavar="TABLE", help="table ids, numbers or prefixes, e.g. 3 5 7 A1 F3 "
@@ -84,6 +84,11 @@ def add_selection_flags(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--seeds", type=int, nargs="*", metavar="SEED", help="run these seeds (default: the scale's)")
     group.add_argument("--epochs", type=int, help="train this many epochs (changes the runs' identity) (default: the "
                        "scale's)")
+    group.add_argument("--backbone", action="append", default=[], metavar="ROW=PATH", help="start the downstream rows "
+                       "whose upstream row is ROW (a row name such as CutMix, or TABLE/ROW) from the checkpoint file "
+                       "PATH instead of the harness's run (the official CutMix-PyTorch release, a torchvision or timm "
+                       "state dict, a harness checkpoint); that run is not planned. Repeatable")
+    group.add_argument("--backbones", type=Path, metavar="YAML", help="the same for many: a mapping ROW: PATH")
     group.add_argument("--plugin", action="append", default=[], help="a .py file or module registering methods "
                        "(repeatable)")
     group.add_argument("--candidate", action="append", default=[], metavar=SPELLING,

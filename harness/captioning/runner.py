@@ -24,7 +24,7 @@ from harness.io import atomic_torch_save, atomic_write_json, load_torch
 from harness.models import create_model
 from harness.paths import data_root
 from harness.train import CHECKPOINT, RECORD
-from harness.train.config import finished_run_config
+from harness.train.config import backbone_train_config
 from harness.train.provenance import code_provenance, hardware, package_versions
 from harness.train.trainer import load_backbone, resolve_device
 
@@ -33,12 +33,12 @@ VOCABULARY = "vocabulary.json"
 EXAMPLE_COUNT = 4
 
 
-def build_encoder(backbone_checkpoint: Path) -> torch.nn.Module:
-    """The backbone run's network without its classifier (timm, ``num_classes=0``: pooled features), every
-    tensor loaded from the run's checkpoint, frozen in evaluation mode."""
-    train = finished_run_config(Path(backbone_checkpoint).parent)
+def build_encoder(config: dict) -> torch.nn.Module:
+    """The backbone's network without its classifier (timm, ``num_classes=0``: pooled features), every tensor
+    loaded from its checkpoint (the run's, or a file given in its place), frozen in evaluation mode."""
+    train = backbone_train_config(config)
     encoder = create_model(train.model, num_classes=0, **train.model_kwargs)
-    load_backbone(encoder, Path(backbone_checkpoint))
+    load_backbone(encoder, Path(config["backbone_checkpoint"]))
     return encoder.eval().requires_grad_(False)
 
 
@@ -116,7 +116,7 @@ def run_captioning(config: dict[str, Any], run_dir: Path, progress: bool) -> dic
         Vocabulary.build((c for refs in splits["train"].references for c in refs), config["min_count"]).save(vocab_path)
     vocab = Vocabulary.load(vocab_path)
     if not (run_dir / FEATURES).is_file():
-        encoder = build_encoder(Path(config["backbone_checkpoint"])).to(device)
+        encoder = build_encoder(config).to(device)
         atomic_torch_save(run_dir / FEATURES, {name: encode(encoder, split, device, 64, config.get("num_workers", 0), progress)
                                                for name, split in splits.items()})
     features = load_torch(run_dir / FEATURES)

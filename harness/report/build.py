@@ -284,14 +284,22 @@ def _data_and_schedule(record: dict[str, Any]) -> tuple[str, str]:
         data = f"{train['dataset']} ({record.get('data_fingerprint') or train.get('data_fingerprint') or '?'}{sizes})"
         schedule = f"{train['epochs']} epochs, batch {train['batch_size']}, lr {train['lr']}"
         if train.get("init_from"):
-            schedule += f", fine-tuned from {config.get('backbone_key')}"
+            schedule += f", fine-tuned from {_backbone(config)}"
         return data, schedule
     data = f"{config.get('dataset', config.get('evaluation'))} ({config.get('data_fingerprint', 'the test set of the run it evaluates')})"
     if task == "detection":
-        return data, f"{Path(config['detector']).stem} × {config['schedule_fraction']}, from {config['backbone_key']}"
+        return data, f"{Path(config['detector']).stem} × {config['schedule_fraction']}, from {_backbone(config)}"
     if task == "captioning":
-        return data, f"decoder {config['epochs']} epochs, batch {config['batch_size']}, over {config['backbone_key']}"
-    return data, f"no training: evaluates {config['backbone_key']}"
+        return data, f"decoder {config['epochs']} epochs, batch {config['batch_size']}, over {_backbone(config)}"
+    return data, f"no training: evaluates {_backbone(config)}"
+
+
+def _backbone(config: dict[str, Any]) -> str:
+    """The network a downstream run started from: the harness's run, or a given file (not trained here)."""
+    given = config.get("backbone_file")
+    if given:
+        return f"the file {given['path']} (sha256 {given['sha256'][:16]}…, not trained here)"
+    return str(config.get("backbone_key"))
 
 
 def provenance(jobs: list[Job]) -> list[dict[str, Any]]:

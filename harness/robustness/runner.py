@@ -21,7 +21,7 @@ from harness.robustness.occlusion import cutmix_between, draw_pairs, mixup_betwe
 from harness.robustness.ood import max_softmax, ood_metrics
 from harness.robustness.ood_data import ood_dataset
 from harness.train import RECORD
-from harness.train.config import finished_run_config
+from harness.train.config import backbone_train_config
 from harness.train.provenance import code_provenance, hardware, package_versions
 from harness.train.trainer import read_model_state, resolve_device
 
@@ -29,9 +29,10 @@ OOD_METRICS = ("tnr_at_tpr95", "auroc", "detection_acc")
 FIGURE5_CURVES = ("centre_err", "boundary_err", "mixup_neither", "cutmix_neither")
 
 
-def load_classifier(checkpoint: Path, root: Path, device: torch.device):
-    """(network in eval mode, the run's test set, its normalisation) of the run that wrote ``checkpoint``."""
-    train = finished_run_config(Path(checkpoint).parent)
+def load_classifier(config: dict, root: Path, device: torch.device):
+    """(network in eval mode, the run's test set, its normalisation) of the network the job evaluates (its
+    backbone run's checkpoint, or a file given in its place)."""
+    train, checkpoint = backbone_train_config(config), config["backbone_checkpoint"]
     data = build_datasets(train.dataset, root, image_size=train.image_size)
     network = create_model(train.model, data.num_classes, **train.model_kwargs)
     network.load_state_dict(read_model_state(Path(checkpoint)))
@@ -127,7 +128,7 @@ def run_robustness(config: dict[str, Any], run_dir: Path, progress: bool) -> dic
     device = resolve_device(config.get("device", "auto"))
     root = data_root(config.get("data_root"))
     torch.manual_seed(config["seed"])
-    network, test, normalize = load_classifier(Path(config["backbone_checkpoint"]), root, device)
+    network, test, normalize = load_classifier(config, root, device)
     curves = None
     if config["evaluation"] == "fgsm":
         metrics = fgsm_accuracy(network, test, normalize, config["epsilon"], device, config["batch_size"], progress)

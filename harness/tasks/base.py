@@ -1,11 +1,14 @@
 """The interface every task kind implements."""
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from harness.errors import HarnessError
 from harness.train.files import BEST_MODEL, CHECKPOINT
 
 BACKBONE_CHECKPOINTS = {"last": CHECKPOINT, "best": BEST_MODEL}  # a protocol's backbone_checkpoint -> file
@@ -62,12 +65,46 @@ class Task:
 
 
 class Backbone(NamedTuple):
-    """The run whose network a transfer row starts from."""
+    """The run whose network a transfer row starts from, or a checkpoint file given in its place."""
 
-    key: str  # its job key
-    which: str  # "last" or "best" checkpoint
+    key: str  # its job key; for a given file, ``file-<sha256, 16 digits>``
+    which: str  # "last" or "best" checkpoint, or "file"
     checkpoint: Path
     model: str  # the network that ran (the scale's stand-in where there is one), for provenance
+    train: dict[str, Any]  # the upstream run's training configuration (its network, data and image size)
+    file: dict[str, str] | None = None  # a given file: its path and SHA-256 (not trained here)
+
+
+FILE_BACKBONE = "file-"  # the key prefix of a backbone given as a file: no run to wait for
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a checkpoint file (read in blocks, once per version), or a one-line error where it is
+    not there."""
+    if not Path(path).is_file():
+        raise HarnessError(f"--backbone: no such file: {path}")
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _sha256(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def given_backbone(reference: str, backbones: dict[str, str]) -> str | None:
+    """The file given for upstream row ``reference`` ("table/row") by ``--backbone``: by "table/row" or by row."""
+    return backbones.get(reference) or backbones.get(reference.partition("/")[2])
+
+
+def run_dependencies(config: dict[str, Any]) -> list[str]:
+    """The backbone run a downstream job waits for (none for a given file)."""
+    key = config.get("backbone_key")
+    return [key] if key and not key.startswith(FILE_BACKBONE) else []
 
 
 def backbone_run(row, settings: dict[str, Any], seed: int, overrides: dict[str, Any]) -> Backbone:
@@ -80,7 +117,13 @@ def backbone_run(row, settings: dict[str, Any], seed: int, overrides: dict[str, 
     if which not in BACKBONE_CHECKPOINTS:
         raise Unrunnable(f"backbone_checkpoint must be one of {', '.join(BACKBONE_CHECKPOINTS)}, not {which!r}")
     key, folder, config = overrides["resolve_run"](row.backbone, seed)
-    return Backbone(key, which, folder / BACKBONE_CHECKPOINTS[which], config.get("train", config)["model"])
+    train = config.get("train", config)
+    given = given_backbone(row.backbone, overrides.get("backbones") or {})
+    if given:
+        digest = file_sha256(Path(given))
+        return Backbone(f"{FILE_BACKBONE}{digest[:16]}", "file", Path(given).resolve(), train["model"], train,
+                        {"path": str(Path(given).resolve()), "sha256": digest})
+    return Backbone(key, which, folder / BACKBONE_CHECKPOINTS[which], train["model"], train)
 
 
 def saved_examples(table, cells, filename: str) -> list[tuple[str, Any]]:

@@ -11,7 +11,7 @@ from typing import Any
 from harness.captioning import EXAMPLES
 from harness.fingerprint import data_fingerprint
 from harness.paths import data_root
-from harness.tasks.base import Task, backbone_run, saved_examples
+from harness.tasks.base import Task, backbone_run, run_dependencies, saved_examples
 
 FINGERPRINTED = {"synthetic": "synthetic_captions"}  # a data set's name in harness.fingerprint where it differs
 DECODER_SETTINGS = ("embed_size", "hidden_size", "min_count", "max_length", "epochs", "batch_size", "lr", "beam_size")
@@ -38,6 +38,7 @@ class CaptioningTask(Task):
         config = {"dataset": settings["dataset"], "image_size": settings["image_size"], "seed": seed,
                   "method": row.method, "model": backbone.model, "backbone_key": backbone.key,
                   "backbone_checkpoint": str(backbone.checkpoint), **decoder,
+                  "backbone_train": backbone.train, "backbone_file": backbone.file,
                   "data_root": overrides.get("data_root"), "device": overrides.get("device", "auto"),
                   "num_workers": overrides.get("num_workers", 0),
                   "data_fingerprint": data_fingerprint(FINGERPRINTED.get(settings["dataset"], settings["dataset"]),
@@ -59,7 +60,7 @@ class CaptioningTask(Task):
             locate_coco(data_root(config.get("data_root")))
 
     def dependencies(self, config):
-        return [config["backbone_key"]]
+        return run_dependencies(config)
 
     def epochs(self, config):
         return config["epochs"]

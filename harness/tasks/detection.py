@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.fingerprint import data_fingerprint
 from harness.paths import experiment_file
-from harness.tasks.base import Task, backbone_run, saved_examples
+from harness.tasks.base import Task, backbone_run, run_dependencies, saved_examples
 
 
 
@@ -58,6 +58,7 @@ class DetectionTask(Task):
             "detector": settings["detector"], "dataset": settings["dataset"], "seed": seed,
             "schedule_fraction": settings.get("schedule_fraction", 1.0), "method": row.method, "model": backbone.model,
             "backbone_key": backbone.key, "backbone_checkpoint": str(backbone.checkpoint),
+            "backbone_train": backbone.train, "backbone_file": backbone.file,
             "data_root": overrides.get("data_root"),
             "data_fingerprint": data_fingerprint(settings["dataset"], overrides.get("data_root")),
         }
@@ -79,7 +80,7 @@ class DetectionTask(Task):
         check_voc(devkit, voc_splits(Config.fromfile(str(experiment_file(config["detector"])))))
 
     def dependencies(self, config):
-        return [config["backbone_key"]]
+        return run_dependencies(config)
 
     def epochs(self, config):
         return 1  # one detector schedule; protocols give its cost per job

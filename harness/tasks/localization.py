@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from harness.localization.protocol import EXAMPLES, PAPER_THRESHOLD, describe_transform, eval_sizes
-from harness.tasks.base import backbone_run, saved_examples
+from harness.tasks.base import backbone_run, run_dependencies, saved_examples
 from harness.tasks.classification import ClassificationTask
 
 
@@ -25,15 +25,15 @@ class LocalizationTask(ClassificationTask):
 
     def configure(self, table, row, scale, settings, seed, overrides):
         train = self.run_config(table, row, scale, settings, seed, overrides)
-        backbone_key = None
+        backbone_key = backbone_file = None
         if settings.get("init_from"):  # fine-tune the ImageNet run of the same method (the paper's protocol)
             backbone = backbone_run(row, settings, seed, overrides)
-            backbone_key = backbone.key
+            backbone_key, backbone_file = backbone.key, backbone.file
             train = replace(train, init_from=str(backbone.checkpoint), head_lr=settings.get("head_lr"))
         eval_transform = settings.get("eval_transform", "paper")
         eval_sizes(eval_transform)  # a misspelt name fails here, before any job starts
         config = {"train": train.to_dict(), "threshold": settings.get("cam_threshold", PAPER_THRESHOLD),
-                  "backbone_key": backbone_key, "eval_transform": eval_transform}
+                  "backbone_key": backbone_key, "backbone_file": backbone_file, "eval_transform": eval_transform}
         hashed = {"task": self.name, "train": train.hashed_part(), "threshold": config["threshold"], "backbone": backbone_key,
                   "eval_transform": eval_transform, "boxes": "wsolevaluation"}
         return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
@@ -45,7 +45,7 @@ class LocalizationTask(ClassificationTask):
         return config["train"]["epochs"]
 
     def dependencies(self, config):
-        return [config["backbone_key"]] if config.get("backbone_key") else []
+        return run_dependencies(config)
 
     def run(self, config: dict[str, Any], run_dir: Path, progress: bool) -> dict[str, Any]:
         from harness.localization.evaluate import run_localization

@@ -13,7 +13,7 @@ from harness.fingerprint import data_fingerprint
 from harness.io import read_json
 from harness.paths import data_root
 from harness.robustness.sets import GENERATED, ODIN_FOLDERS
-from harness.tasks.base import Task, Unrunnable, backbone_run
+from harness.tasks.base import Task, Unrunnable, backbone_run, run_dependencies
 from harness.train.files import RECORD
 
 EVALUATIONS = ("fgsm", "ood", "occlusion")
@@ -56,13 +56,14 @@ class RobustnessTask(Task):
                     "occlusion": lambda: {"hole_steps": settings["hole_steps"], "pairs": settings.get("pairs")}}[evaluation]()
         config = {"evaluation": evaluation, "seed": seed, "method": row.method, "model": backbone.model,
                   "backbone_key": backbone.key, "backbone_checkpoint": str(backbone.checkpoint), **specific,
+                  "backbone_train": backbone.train, "backbone_file": backbone.file,
                   "batch_size": settings.get("batch_size", 100), "data_root": overrides.get("data_root"),
                   "device": overrides.get("device", "auto")}
         hashed = {"task": self.name, "evaluation": evaluation, "seed": seed, "backbone": [backbone.key, backbone.which], **specific}
         return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
 
     def dependencies(self, config):
-        return [config["backbone_key"]]
+        return run_dependencies(config)
 
     def epochs(self, config):
         return 1  # one pass over the test set (and the OOD sets)

@@ -114,6 +114,14 @@ class RunConfig:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def backbone_train_config(job: dict[str, Any]) -> RunConfig:
+    """The training configuration of the network a downstream job starts from: as planned (``backbone_train``;
+    the only one there is for a checkpoint given by file), else from the finished run's record."""
+    if job.get("backbone_train"):
+        return RunConfig.from_dict(job["backbone_train"])
+    return finished_run_config(Path(job["backbone_checkpoint"]).parent)
+
+
 def finished_run_config(run_dir: Path) -> RunConfig:
     """The configuration of the finished training run in ``run_dir`` (from its record), for the jobs that start
     from or evaluate it; a one-line error naming the folder where that run has not finished."""

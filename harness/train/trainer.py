@@ -169,12 +169,17 @@ def precision_context(precision: str, device: torch.device):
 
 
 def read_model_state(checkpoint: Path) -> dict[str, torch.Tensor]:
-    """The model weights in a harness checkpoint (``checkpoint.pt``/``best_model.pt``, or a bare state dict)."""
+    """The model weights in a checkpoint: the harness's (``checkpoint.pt``/``best_model.pt``: under ``model``),
+    the official CutMix-PyTorch release's (under ``state_dict``, names prefixed ``module.`` by DataParallel), or
+    a bare state dict (torchvision's, timm's). Read with ``weights_only``: a file that would run code is refused."""
     if not Path(checkpoint).is_file():
         raise DataNotFoundError(f"backbone checkpoint {checkpoint} not found: run its ImageNet job first "
                                 "(run_all.py runs it before the jobs that fine-tune it)")
     state = load_torch(checkpoint)
-    return state.get("model", state)
+    state = state.get("model", state.get("state_dict", state))
+    if state and all(name.startswith("module.") for name in state):
+        state = {name.removeprefix("module."): tensor for name, tensor in state.items()}
+    return state
 
 
 def load_backbone(model: torch.nn.Module, checkpoint: Path) -> None:
