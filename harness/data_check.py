@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.fingerprint import CIFAR_FOLDERS, GENERATORS, IMAGE_SUFFIXES, find_cifar
 from harness.orchestrate import Job
-from harness.paths import data_root
+from harness.paths import dataset_folder
 from harness.robustness.sets import ood_folder_candidates
 
 FULL = {  # the published splits, what the paper's protocol reads
@@ -33,6 +33,7 @@ class DataStatus:
 
     name: str
     folder: Path
+    how: str  # how the folder was chosen (harness.paths.dataset_folder)
     state: str  # found | missing | incomplete | generated
     counts: dict[str, int]
     expected: dict[str, int]
@@ -44,7 +45,7 @@ class DataStatus:
 
     def line(self) -> str:
         counts = ", ".join(f"{split} {self.counts.get(split, 0):,} (≥ {want:,})" for split, want in self.expected.items())
-        return (f"{self.name:22s} {self.state:10s} {self.folder}" + (f"  ({counts})" if counts else "")
+        return (f"{self.name:22s} {self.state:10s} {self.folder} [{self.how}]" + (f"  ({counts})" if counts else "")
                 + f"  [{', '.join(self.tables)}]")
 
 
@@ -131,10 +132,17 @@ def job_data(job: Job) -> list[str]:
     return names + ["ood_generated" if f.startswith("generated:") else f.split(":")[0] for f in fingerprints]
 
 
-def check_one(name: str, root: Path, settings: dict[str, Any], tables: tuple[str, ...]) -> DataStatus:
-    """The status of data set ``name`` under ``root``."""
+def check_one(name: str, root: str | None, given: dict[str, str], settings: dict[str, Any],
+              tables: tuple[str, ...]) -> DataStatus:
+    """The status of data set ``name``, in the folder its loader reads (``--data``, its own folder under the
+    data root ``root``, or the data root)."""
+    folder, how = dataset_folder(name.split("/")[0], root, given)
+    return _status(name, folder, how, settings, tables)
+
+
+def _status(name: str, root: Path, how: str, settings: dict[str, Any], tables: tuple[str, ...]) -> DataStatus:
     if name in GENERATORS:
-        return DataStatus(name, root, "generated", {}, {}, tables)
+        return DataStatus(name, root, how, "generated", {}, {}, tables)
     if name.startswith("ood/"):
         folder = next((c for c in ood_folder_candidates(root, name.removeprefix("ood/")) if c.is_dir()), None)
         counts, expected = ({"images": _images(folder)} if folder else {}), {"images": OOD_IMAGES}
@@ -146,11 +154,11 @@ def check_one(name: str, root: Path, settings: dict[str, Any], tables: tuple[str
         state = "missing"
     else:
         state = "incomplete" if any(counts.get(split, 0) < want for split, want in expected.items()) else "found"
-    return DataStatus(name, folder, state, counts, expected, tables)
+    return DataStatus(name, folder, how, state, counts, expected, tables)
 
 
 def check_plan_data(jobs: list[Job], protocols: dict[str, Any], scale: str, tables: dict[str, Any],
-                    root: str | None) -> list[DataStatus]:
+                    root: str | None, given: dict[str, str]) -> list[DataStatus]:
     """Every data set the plan's jobs read, once, with the tables that read it."""
     using: dict[str, dict[str, Any]] = {}
     for job in jobs:
@@ -160,8 +168,7 @@ def check_plan_data(jobs: list[Job], protocols: dict[str, Any], scale: str, tabl
                 if table_id not in entry["tables"]:
                     entry["tables"].append(table_id)
                     entry["settings"] = entry["settings"] or protocols[tables[table_id].protocol][scale]
-    folder = data_root(root)
-    return [check_one(name, folder, entry["settings"], tuple(entry["tables"])) for name, entry in using.items()]
+    return [check_one(name, root, given, entry["settings"], tuple(entry["tables"])) for name, entry in using.items()]
 
 
 def root_origin(root: str | None) -> str:

@@ -33,3 +33,32 @@ def default_data_root() -> Path:
 def data_root(root: str | Path | None) -> Path:
     """``root`` (a job's ``data_root`` or ``--data-root``) as a path, or :func:`default_data_root` where none is given."""
     return Path(root) if root is not None else default_data_root()
+
+
+DATA_NAMES = ("cifar10", "cifar100", "imagenet", "imagenet_loc", "cub", "voc", "coco", "ood")  # --data NAME=PATH
+CONVENTIONAL = {  # a data set's own folder under the data root, and what shows that it is there
+    "imagenet": ("imagenet", "train"),  # imagenet/{train,val}
+    "imagenet_loc": ("imagenet", "metadata"),  # imagenet/{train,val,metadata}
+    "cub": ("CUB_200_2011", "images.txt"),  # as CUB-200-2011 unpacks
+}
+
+
+def dataset_folder(name: str, root: str | Path | None, given: dict[str, str] | None = None) -> tuple[Path, str]:
+    """(the folder the loader of data set ``name`` reads, how it was chosen): ``--data NAME=PATH``; else its
+    conventional folder under the data root where it is there (``CUB_200_2011/``, ``imagenet/``); else the data
+    root itself (the flat layouts, and every data set that finds its own folder under it: torchvision's
+    ``cifar-10-batches-py/``, ``VOCdevkit/``, ``coco/``, ``ood/``)."""
+    if given and name in given:
+        return Path(given[name]), "--data"
+    base = data_root(root)
+    folder, marker = CONVENTIONAL.get(name, (None, None))
+    if folder and (base / folder / marker).exists():
+        return base / folder, f"{folder}/ under the data root"
+    return base, "the data root"
+
+
+def job_data_root(name: str, overrides: dict) -> str | None:
+    """The ``data_root`` a job reading data set ``name`` is given: its folder (:func:`dataset_folder`), or the
+    command's ``--data-root`` unchanged where that is the folder (so that a plain layout plans as before)."""
+    folder, how = dataset_folder(name, overrides.get("data_root"), overrides.get("data"))
+    return overrides.get("data_root") if how == "the data root" else str(folder)

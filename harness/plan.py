@@ -17,6 +17,7 @@ from harness.errors import HarnessError
 from harness.experiments import Table, load_protocols, load_tables, read_yaml, select_rows, select_tables
 from harness.io import read_json
 from harness.orchestrate import Cell, Job, expand, format_plan, with_upstream, without_missing_runtimes
+from harness.paths import DATA_NAMES
 from harness.store import stale_reason
 from harness.train.files import RECORD
 
@@ -107,6 +108,19 @@ def given_backbones(args: argparse.Namespace) -> dict[str, str]:
     return given
 
 
+def data_locations(args: argparse.Namespace) -> dict[str, str]:
+    """``--data NAME=PATH``, checked: a known data set name, an existing folder."""
+    given = {}
+    for item in args.data:
+        name, sep, path = item.partition("=")
+        if not sep or name not in DATA_NAMES:
+            raise HarnessError(f"--data {item!r}: expected NAME=PATH with NAME one of {', '.join(DATA_NAMES)}")
+        if not Path(path).is_dir():
+            raise HarnessError(f"--data {name}: no such folder: {path}")
+        given[name] = str(Path(path).resolve())
+    return given
+
+
 def check_backbone_rows(given: dict[str, str], tables: list[Table]) -> None:
     """Every ``--backbone`` ROW names the upstream row of a selected row (as TABLE/ROW or ROW)."""
     references = {row.backbone for table in tables for row in table.rows if row.backbone}
@@ -119,7 +133,8 @@ def check_backbone_rows(given: dict[str, str], tables: list[Table]) -> None:
 
 def overrides_of(args: argparse.Namespace) -> dict[str, Any]:
     """The command's settings every job takes (:meth:`harness.tasks.base.Task.configure`'s ``overrides``)."""
-    return {"backbones": given_backbones(args), "data_root": args.data_root, "device": args.device,
+    return {"backbones": given_backbones(args), "data": data_locations(args), "data_root": args.data_root,
+            "device": args.device,
             "num_workers": args.workers,
             "plugins": plugin_paths(args), "epochs": args.epochs, "gpus_per_job": args.gpus_per_job,
             "compile": args.compile, "input_pipeline": None if args.input_pipeline == "auto" else args.input_pipeline,

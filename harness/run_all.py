@@ -20,8 +20,8 @@ from harness.fingerprint import forget_fingerprints
 from harness.io import read_json
 from harness.listing import DOWNLOADABLE, LISTS, listing
 from harness.orchestrate import Cell, Job, check_data, execute, results_lock, row_reason, set_aside
-from harness.paths import EXPERIMENTS, data_root, output_folder
-from harness.plan import Plan, left_out, load_catalog, make_plan
+from harness.paths import DATA_NAMES, EXPERIMENTS, data_root, output_folder
+from harness.plan import Plan, data_locations, left_out, load_catalog, make_plan
 from harness.report import build_report, write_scales_index
 from harness.store import stale_reason, stored_runs, with_stored_runs
 from harness.tasks import TASKS
@@ -103,6 +103,11 @@ def add_selection_flags(group: argparse._ArgumentGroup) -> None:
 def add_training_flags(group: argparse._ArgumentGroup) -> None:
     """The flags of a job's execution, shared in name and meaning with ``python -m harness.train``."""
     group.add_argument("--data-root", help="folder of the real data sets (default: $MIXBENCH_DATA or ~/.cache/mixbench)")
+    group.add_argument("--data", action="append", default=[], metavar="NAME=PATH", help="a data set that lives "
+                       f"elsewhere: the folder its loader reads (NAME one of {', '.join(DATA_NAMES)}), e.g. "
+                       "--data cub=/datasets/CUB_200_2011 --data voc=/datasets (the folder holding VOCdevkit/). "
+                       "Repeatable; the others stay under --data-root, in their own folders where they are there "
+                       "(CUB_200_2011/, imagenet/{train,val}) or flat")
     group.add_argument("--download", action="store_true", help="fetch the selected tables' CIFAR data sets into "
                        "--data-root first, with torchvision (needs internet; the other data sets are never downloaded)")
     group.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -287,7 +292,8 @@ def exit_status(args: argparse.Namespace, plan: Plan, outcome: dict, damaged: li
 
 def check_data_report(args: argparse.Namespace, plan: Plan) -> int:
     """``--check-data``: a line per data set of the plan; 0 when every one is usable, else 1."""
-    statuses = check_plan_data(plan.jobs, plan.protocols, args.scale, plan.catalog, args.data_root)
+    statuses = check_plan_data(plan.jobs, plan.protocols, args.scale, plan.catalog, args.data_root,
+                               data_locations(args))
     print(f"data root: {data_root(args.data_root)} (from {root_origin(args.data_root)}); {args.scale} scale")
     for status in statuses:
         print(status.line())

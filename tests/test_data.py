@@ -227,3 +227,35 @@ def test_check_data_says_a_subset_is_incomplete(tmp_path):
                           str(tmp_path / "nowhere"), "--results", str(tmp_path / "r"), "--reports", str(tmp_path / "p")],
                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "run_all.py --check-data lists every data set" in run.stderr
+
+
+def test_each_data_set_is_found_in_its_own_folder_or_where_data_says(tmp_path):
+    from harness.paths import dataset_folder, job_data_root
+
+    (tmp_path / "CUB_200_2011").mkdir()
+    assert dataset_folder("cub", tmp_path) == (tmp_path, "the data root")  # not there yet: the flat layout
+    (tmp_path / "CUB_200_2011" / "images.txt").touch()
+    assert dataset_folder("cub", tmp_path) == (tmp_path / "CUB_200_2011", "CUB_200_2011/ under the data root")
+    (tmp_path / "imagenet" / "train").mkdir(parents=True)
+    assert dataset_folder("imagenet", tmp_path)[0] == tmp_path / "imagenet"
+    assert dataset_folder("cub", tmp_path, {"cub": "/datasets/cub"}) == (Path("/datasets/cub"), "--data")
+    assert job_data_root("voc", {"data_root": str(tmp_path)}) == str(tmp_path)  # VOCdevkit/ is found under it
+
+
+@pytest.mark.shared_data
+def test_a_plan_reads_cub_where_it_is_and_its_fingerprint_follows(tmp_path):
+    from harness.run_all import parse_args
+    from harness.plan import load_catalog, make_plan
+
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "CUB_200_2011").symlink_to(shared("cub_like_birds/CUB_200_2011"), target_is_directory=True)
+    configs = []
+    for extra in (["--data-root", str(tmp_path / "root")], ["--data", f"cub={shared('cub_like_birds/CUB_200_2011')}"]):
+        args = parse_args(["--scale", "paper", "--tables", "9", "--rows", "ResNet-50+CutMix", "--plan",
+                           "--results", str(tmp_path / "results"), *extra])
+        plan = make_plan(args, *load_catalog(args))
+        configs += [j.config["train"] for j in plan.jobs if j.cells[0][0] == "T9_wsol_cub"]
+    conventional, given = configs
+    assert conventional["data_root"].endswith("CUB_200_2011") and given["data_root"].endswith("CUB_200_2011")
+    assert conventional["data_fingerprint"] == given["data_fingerprint"] != "cub:missing"
+    assert conventional["data_fingerprint"].startswith("cub:")

@@ -29,11 +29,11 @@ OOD_METRICS = ("tnr_at_tpr95", "auroc", "detection_acc")
 FIGURE5_CURVES = ("centre_err", "boundary_err", "mixup_neither", "cutmix_neither")
 
 
-def load_classifier(config: dict, root: Path, device: torch.device):
+def load_classifier(config: dict, device: torch.device):
     """(network in eval mode, the run's test set, its normalisation) of the network the job evaluates (its
     backbone run's checkpoint, or a file given in its place)."""
     train, checkpoint = backbone_train_config(config), config["backbone_checkpoint"]
-    data = build_datasets(train.dataset, root, image_size=train.image_size)
+    data = build_datasets(train.dataset, data_root(train.data_root), image_size=train.image_size)  # its own data
     network = create_model(train.model, data.num_classes, **train.model_kwargs)
     network.load_state_dict(read_model_state(Path(checkpoint)))
     normalize = next(t for t in data.test.transform.transforms if isinstance(t, v2.Normalize))
@@ -128,7 +128,7 @@ def run_robustness(config: dict[str, Any], run_dir: Path, progress: bool) -> dic
     device = resolve_device(config.get("device", "auto"))
     root = data_root(config.get("data_root"))
     torch.manual_seed(config["seed"])
-    network, test, normalize = load_classifier(config, root, device)
+    network, test, normalize = load_classifier(config, device)
     curves = None
     if config["evaluation"] == "fgsm":
         metrics = fgsm_accuracy(network, test, normalize, config["epsilon"], device, config["batch_size"], progress)

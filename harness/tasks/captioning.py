@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.captioning import EXAMPLES
 from harness.fingerprint import data_fingerprint
-from harness.paths import data_root
+from harness.paths import data_root, job_data_root
 from harness.tasks.base import Task, backbone_run, run_dependencies, saved_examples
 
 FINGERPRINTED = {"synthetic": "synthetic_captions"}  # a data set's name in harness.fingerprint where it differs
@@ -39,10 +39,10 @@ class CaptioningTask(Task):
                   "method": row.method, "model": backbone.model, "backbone_key": backbone.key,
                   "backbone_checkpoint": str(backbone.checkpoint), **decoder,
                   "backbone_train": backbone.train, "backbone_file": backbone.file,
-                  "data_root": overrides.get("data_root"), "device": overrides.get("device", "auto"),
+                  "data_root": job_data_root(settings["dataset"], overrides), "device": overrides.get("device", "auto"),
                   "num_workers": overrides.get("num_workers", 0),
                   "data_fingerprint": data_fingerprint(FINGERPRINTED.get(settings["dataset"], settings["dataset"]),
-                                                       overrides.get("data_root"))}
+                                                       job_data_root(settings["dataset"], overrides))}
         hashed = {"task": self.name, "dataset": config["dataset"], "image_size": config["image_size"], "seed": seed,
                   "data": config["data_fingerprint"],
                   "backbone": [backbone.key, backbone.which], **decoder}

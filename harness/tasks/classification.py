@@ -7,6 +7,7 @@ from typing import Any
 from harness.code_identity import run_code
 from harness.devices import resolve_precision
 from harness.fingerprint import data_fingerprint
+from harness.paths import job_data_root
 from harness.tasks.base import Task, Unrunnable
 from harness.train import RunConfig
 from harness.train.config import default_pipeline
@@ -48,15 +49,16 @@ class ClassificationTask(Task):
         epochs = overrides.get("epochs") or settings["epochs"]
         world_size = overrides.get("gpus_per_job") or settings.get("gpus", 1)
         model = model_map.get(paper_model, paper_model)
+        root = job_data_root(settings["dataset"], overrides)  # the data set's own folder
         return RunConfig(
             dataset=settings["dataset"], image_size=settings.get("image_size"), model=model,
             model_kwargs=dict(row.model_kwargs), data_policy=row.data_policy, method=row.method,
             method_params=method_params(row.method, row.params, settings.get("method_defaults", {})), epochs=epochs, batch_size=settings["batch_size"],
             lr=settings["lr"], milestones=milestone_epochs(settings["milestones"], epochs),
-            weight_decay=settings.get("weight_decay", 1e-4), seed=seed, data_root=overrides.get("data_root"),
+            weight_decay=settings.get("weight_decay", 1e-4), seed=seed, data_root=root,
             device=overrides.get("device", "auto"), num_workers=overrides.get("num_workers", 0),
             plugins=list(overrides.get("plugins", [])), train_subset=settings.get("train_subset"),
-            data_fingerprint=data_fingerprint(settings["dataset"], overrides.get("data_root")),
+            data_fingerprint=data_fingerprint(settings["dataset"], root),
             sync_bn=settings.get("sync_bn", False), code=run_code(row.method, model, overrides.get("plugins", [])),
             precision=resolve_precision(overrides.get("precision") or "auto", overrides.get("device", "auto")),
             world_size=world_size, compile=overrides.get("compile", False),

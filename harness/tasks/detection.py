@@ -13,7 +13,7 @@ from typing import Any
 
 
 from harness.fingerprint import data_fingerprint
-from harness.paths import experiment_file
+from harness.paths import experiment_file, job_data_root
 from harness.tasks.base import Task, backbone_run, run_dependencies, saved_examples
 
 
@@ -59,8 +59,8 @@ class DetectionTask(Task):
             "schedule_fraction": settings.get("schedule_fraction", 1.0), "method": row.method, "model": backbone.model,
             "backbone_key": backbone.key, "backbone_checkpoint": str(backbone.checkpoint),
             "backbone_train": backbone.train, "backbone_file": backbone.file,
-            "data_root": overrides.get("data_root"),
-            "data_fingerprint": data_fingerprint(settings["dataset"], overrides.get("data_root")),
+            "data_root": job_data_root(settings["dataset"], overrides),
+            "data_fingerprint": data_fingerprint(settings["dataset"], job_data_root(settings["dataset"], overrides)),
         }
         hashed = {"task": self.name, "detector": detector_digest(settings["detector"]), "dataset": config["dataset"],
                   "data": config["data_fingerprint"],

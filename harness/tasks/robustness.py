@@ -11,7 +11,7 @@ import numpy as np
 
 from harness.fingerprint import data_fingerprint
 from harness.io import read_json
-from harness.paths import data_root
+from harness.paths import data_root, job_data_root
 from harness.robustness.sets import GENERATED, ODIN_FOLDERS
 from harness.tasks.base import Task, Unrunnable, backbone_run, run_dependencies
 from harness.train.files import RECORD
@@ -52,12 +52,12 @@ class RobustnessTask(Task):
         backbone = backbone_run(row, settings, seed, overrides)
         specific = {"fgsm": lambda: {"epsilon": settings["epsilon"]},
                     "ood": lambda: {"ood_sets": dict(settings["ood_sets"]),
-                                    "ood_data": ood_fingerprints(settings["ood_sets"], overrides.get("data_root"))},
+                                    "ood_data": ood_fingerprints(settings["ood_sets"], job_data_root("ood", overrides))},
                     "occlusion": lambda: {"hole_steps": settings["hole_steps"], "pairs": settings.get("pairs")}}[evaluation]()
         config = {"evaluation": evaluation, "seed": seed, "method": row.method, "model": backbone.model,
                   "backbone_key": backbone.key, "backbone_checkpoint": str(backbone.checkpoint), **specific,
                   "backbone_train": backbone.train, "backbone_file": backbone.file,
-                  "batch_size": settings.get("batch_size", 100), "data_root": overrides.get("data_root"),
+                  "batch_size": settings.get("batch_size", 100), "data_root": job_data_root("ood", overrides),
                   "device": overrides.get("device", "auto")}
         hashed = {"task": self.name, "evaluation": evaluation, "seed": seed, "backbone": [backbone.key, backbone.which], **specific}
         return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
