@@ -105,7 +105,7 @@ def test_the_encoder_is_the_backbone_run_bit_for_bit(tmp_path):
 
     checkpoint = fake_backbone_run(tmp_path / "backbone")
     saved = torch.load(checkpoint)["model"]
-    encoder = build_encoder(checkpoint)
+    encoder = build_encoder({"backbone_checkpoint": str(checkpoint)})  # as a job of a run (its record read)
     state = encoder.state_dict()
     assert set(saved) - set(state) == {"fc.weight", "fc.bias"}  # only the classifier is left out
     for name, tensor in state.items():
