@@ -365,15 +365,9 @@ def profile_markdown(profile: dict[str, Any], scale: str) -> str:
             f"{figure}\nThe same numbers: [{profile['csv']}]({profile['csv']}), [{profile['json']}]({profile['json']}).\n")
 
 
-def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper: pd.DataFrame, scale: str,
-                 out_dir: Path, runs: list[StoredRun] | None = None, compare: Path | None = None) -> dict[str, Path]:
-    """Write ``tables.md``, ``index.html``, ``figures/*.png`` and the numbers as data (:mod:`harness.report.tidy`,
-    over the report's cells and every stored run in ``runs``) under ``out_dir``; cheap to call again as jobs
-    finish (only the figures of tables whose records changed are redrawn). ``jobs``: the command's, for its
-    progress line. ``compare``: another results folder, compared cell by cell (:mod:`harness.report.compare`)."""
-    out_dir = Path(out_dir)
-    cache_path = out_dir / "figures" / ".drawn.json"
-    cache = read_json(cache_path) or {}
+def table_sections(tables: list[Table], cells: list[Cell], paper: pd.DataFrame, scale: str, out_dir: Path,
+                   cache: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, pd.DataFrame]]:
+    """(each table's section: rows, figures, notes; its line of What reproduced; its frame by table id)."""
     sections, summary, frames = [], [], {}
     sharing = tables_by_run(cells)
     for table in tables:
@@ -389,46 +383,64 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
         summary.append({"Table": table.title.split(":")[0], "anchor": anchor, "id": table.id,
                         "metric": table.metrics[0], "rows done": f"{sections[-1]['filled']}/{len(frame)}",
                         **format_summary_row(table_summary(table.metrics[0], table.baseline, frame))})
-    profiles = write_profile(tables, frames, cells, scale, out_dir, cache)
-    data = write_tidy(tables, frames, cells, runs or [], scale, out_dir)
-    if compare is not None:
-        comparison, compared = write_comparison(tables, cells, lambda t, c: table_frame(t, c, paper), compare, scale, out_dir)
-        data["compare"] = comparison
-    atomic_write_json(cache_path, cache)
-    done = sum(job.status() == "finished" for job in jobs)
-    progress = f"{done}/{len(jobs)} jobs finished" + ("" if done == len(jobs) else " (this report is rebuilt as jobs finish)")
-    shown = list({cell.job.run_dir: cell.job for cell in cells if cell.job and cell.table in frames}.values())
-    stale = sum(1 for p in provenance(shown) if p["code"] != "current")
-    freshness = (f"{stale} of the runs shown were made by other harness code ({STALE_MARK} in the tables; "
-                 "run_all.py --rerun-stale runs them again)" if stale else "")
-    context = {"scale": scale, "compared": f"Compared with {compare}: {compared}" if compare is not None else "", "scale_note": SCALE_NOTES[scale], "sections": sections, "provenance": provenance(shown),
-               "freshness": freshness, "data": {k: v.name for k, v in data.items()},
-               "summary": summary, "legend": markdown_to_html(LEGEND), "progress": progress, "profiles": profiles}
-    markdown = [f"# CutMix paper reproduction — {scale} scale\n", f"> {SCALE_NOTES[scale]}\n", f"{progress}.\n",
-                *([f"{freshness}.\n"] if freshness else []),
-                f"Every figure as data: [{data['csv'].name}]({data['csv'].name}), [{data['json'].name}]({data['json'].name}), "
+    return sections, summary, frames
+
+
+def report_markdown(context: dict[str, Any]) -> str:
+    """``tables.md``: the same report as ``index.html``, in markdown."""
+    data, scale = context["data"], context["scale"]
+    markdown = [f"# CutMix paper reproduction — {scale} scale\n", f"> {context['scale_note']}\n",
+                f"{context['progress']}.\n", *([f"{context['freshness']}.\n"] if context["freshness"] else []),
+                f"Every figure as data: [{data['csv']}]({data['csv']}), [{data['json']}]({data['json']}), "
                 "and one CSV per table under [tables/](tables/).\n",
-                *([f"Compared with `{compare}`: {compared}: [compare.md](compare.md).\n"] if compare is not None else []),
-                *(profile_markdown(profile, scale) for profile in profiles), "## What reproduced\n", LEGEND + "\n",
-                markdown_table([{k: f"[{v}](#{row['anchor']}) `{row['id']}`" if k == "Table" else v
-                                  for k, v in row.items() if k not in ("anchor", "id")} for row in summary]) + "\n"]
-    for section in sections:
+                *([f"{context['compared']}: [compare.md](compare.md).\n"] if context["compared"] else []),
+                *(profile_markdown(profile, scale) for profile in context["profiles"]), "## What reproduced\n",
+                LEGEND + "\n", markdown_table([{k: f"[{v}](#{row['anchor']}) `{row['id']}`" if k == "Table" else v
+                                                for k, v in row.items() if k not in ("anchor", "id")}
+                                               for row in context["summary"]]) + "\n"]
+    for section in context["sections"]:
         markdown.append(f'<a id="{section["anchor"]}"></a>\n\n## {section["table"].title}\n')
         markdown.append(f"`{section['table'].id}`, {section['filled']}/{section['total']} rows measured. "
                         f"{section['measured_note']}\n")
         if section["table"].notes:
             markdown.append(f"{section['table'].notes}\n")
         markdown.append(markdown_table(section["rows"]) + "\n")
-        for kind, path in section["figures"].items():
-            markdown.append(f"![{kind}]({path})\n")
+        markdown += [f"![{kind}]({path})\n" for kind, path in section["figures"].items()]
     markdown.append("## Provenance\n")
     if context["provenance"]:
-        markdown.append(markdown_table([{k: v for k, v in p.items()} for p in context["provenance"]]) + "\n")
-    html = _template("index.html.j2").render(**context)
-    return {
-        "markdown": atomic_write_text(out_dir / "tables.md", "\n".join(markdown)),
-        "html": atomic_write_text(out_dir / "index.html", html),
-    }
+        markdown.append(markdown_table(context["provenance"]) + "\n")
+    return "\n".join(markdown)
+
+
+def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper: pd.DataFrame, scale: str,
+                 out_dir: Path, runs: list[StoredRun] | None = None, compare: Path | None = None) -> dict[str, Path]:
+    """Write ``tables.md``, ``index.html``, ``figures/*.png`` and the numbers as data (:mod:`harness.report.tidy`,
+    over the report's cells and every stored run in ``runs``) under ``out_dir``; cheap to call again as jobs
+    finish (only the figures of tables whose records changed are redrawn). ``jobs``: the command's, for its
+    progress line. ``compare``: another results folder, compared cell by cell (:mod:`harness.report.compare`)."""
+    out_dir = Path(out_dir)
+    cache_path = out_dir / "figures" / ".drawn.json"
+    cache = read_json(cache_path) or {}
+    sections, summary, frames = table_sections(tables, cells, paper, scale, out_dir, cache)
+    profiles = write_profile(tables, frames, cells, scale, out_dir, cache)
+    data = write_tidy(tables, frames, cells, runs or [], scale, out_dir)
+    compared = ""
+    if compare is not None:
+        data["compare"], verdicts = write_comparison(tables, cells, lambda t, c: table_frame(t, c, paper), compare,
+                                                     scale, out_dir)
+        compared = f"Compared with {compare}: {verdicts}"
+    atomic_write_json(cache_path, cache)
+    done = sum(job.status() == "finished" for job in jobs)
+    progress = f"{done}/{len(jobs)} jobs finished" + ("" if done == len(jobs) else " (this report is rebuilt as jobs finish)")
+    shown = provenance(list({c.job.run_dir: c.job for c in cells if c.job and c.table in frames}.values()))
+    stale = sum(1 for p in shown if p["code"] != "current")
+    freshness = (f"{stale} of the runs shown were made by other harness code ({STALE_MARK} in the tables; "
+                 "run_all.py --rerun-stale runs them again)" if stale else "")
+    context = {"scale": scale, "scale_note": SCALE_NOTES[scale], "progress": progress, "freshness": freshness,
+               "compared": compared, "data": {k: v.name for k, v in data.items()}, "profiles": profiles,
+               "summary": summary, "legend": markdown_to_html(LEGEND), "sections": sections, "provenance": shown}
+    return {"markdown": atomic_write_text(out_dir / "tables.md", report_markdown(context)),
+            "html": atomic_write_text(out_dir / "index.html", _template("index.html.j2").render(**context))}
 
 
 def _template(name: str) -> jinja2.Template:
