@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from harness.fingerprint import CIFAR_FOLDERS, GENERATORS, IMAGE_SUFFIXES, find_cifar
+from harness.fingerprint import CIFAR_FOLDERS, GENERATORS, IMAGE_SUFFIXES, find_cifar, index_lines
 from harness.orchestrate import Job
 from harness.paths import dataset_folder
 from harness.robustness.sets import ood_folder_candidates
@@ -54,10 +54,6 @@ def _images(folder: Path) -> int:
     return sum(Path(name).suffix.lower() in IMAGE_SUFFIXES for _, _, files in os.walk(folder) for name in files)
 
 
-def _lines(path: Path) -> int:
-    return sum(1 for line in path.read_text().splitlines() if line.strip()) if path.is_file() else 0
-
-
 def _npz_rows(path: Path, member: str) -> int:
     """The first dimension of an array in an ``.npz``, from its ``.npy`` header alone."""
     with zipfile.ZipFile(path) as archive, archive.open(f"{member}.npy") as handle:
@@ -83,17 +79,16 @@ def _cifar(name: str, root: Path) -> tuple[Path, dict[str, int]]:
 
 
 def _cub(root: Path) -> tuple[Path, dict[str, int]]:
-    split = root / "train_test_split.txt"
-    flags = [line.split()[-1] for line in split.read_text().splitlines() if line.strip()] if split.is_file() else []
+    flags = [line.split()[-1] for line in index_lines(root / "train_test_split.txt")]
     return root, {"train": flags.count("1"), "test": flags.count("0")} if (root / "images").is_dir() else {}
 
 
 def _voc(root: Path) -> tuple[Path, dict[str, int]]:
     devkit = root / "VOCdevkit"
     main = {year: devkit / year / "ImageSets" / "Main" for year in ("VOC2007", "VOC2012")}
-    return devkit, {"VOC2007 trainval": _lines(main["VOC2007"] / "trainval.txt"),
-                    "VOC2007 test": _lines(main["VOC2007"] / "test.txt"),
-                    "VOC2012 trainval": _lines(main["VOC2012"] / "trainval.txt")}
+    return devkit, {"VOC2007 trainval": len(index_lines(main["VOC2007"] / "trainval.txt")),
+                    "VOC2007 test": len(index_lines(main["VOC2007"] / "test.txt")),
+                    "VOC2012 trainval": len(index_lines(main["VOC2012"] / "trainval.txt"))}
 
 
 def _coco(root: Path) -> tuple[Path, dict[str, int]]:
@@ -108,7 +103,7 @@ COUNTERS: dict[str, Callable[[Path], tuple[Path, dict[str, int]]]] = {
     "cifar10": lambda root: _cifar("cifar10", root), "cifar100": lambda root: _cifar("cifar100", root),
     "imagenet": lambda root: (root, {"train": _images(root / "train"), "val": _images(root / "val")}),
     "imagenet_loc": lambda root: (root, {"train": _images(root / "train"),
-                                         "val (boxes)": _lines(root / "metadata" / "image_ids.txt")}),
+                                         "val (boxes)": len(index_lines(root / "metadata" / "image_ids.txt"))}),
     "cub": _cub, "voc": _voc, "coco": _coco,
 }
 

@@ -88,7 +88,7 @@ def resolve_precision(requested: str, device: str) -> str:
         return requested
     hidden = os.environ.get("CUDA_VISIBLE_DEVICES", "x").strip() in ("", "-1")
     gpu = device.startswith("cuda") or (device == "auto" and bool(nvidia_device_files()) and not hidden)
-    return "bf16" if gpu or (device != "cuda" and cpu_computes_bf16()) else "fp32"
+    return "bf16" if gpu or cpu_computes_bf16() else "fp32"
 
 
 def nvidia_device_files() -> list[str]:

@@ -148,7 +148,7 @@ def _sources(dataset: str, root: Path) -> list[Path]:
     if dataset == "imagenet":
         return [root / "train", root / "val"] + ([root / "val_labels.txt"] if (root / "val_labels.txt").is_file() else [])
     if dataset == "imagenet_loc":
-        return [root / "train", root / "metadata"] + [root / line.strip() for line in _lines(root / "metadata" / "image_ids.txt")]
+        return [root / "train", root / "metadata"] + [root / line.strip() for line in index_lines(root / "metadata" / "image_ids.txt")]
     if dataset == "cub":
         return [root / name for name in ("images.txt", "image_class_labels.txt", "train_test_split.txt",
                                          "bounding_boxes.txt", "images")]
@@ -162,7 +162,8 @@ def _sources(dataset: str, root: Path) -> list[Path]:
     raise ValueError(f"no fingerprint for data set {dataset!r}")
 
 
-def _lines(path: Path) -> list[str]:
+def index_lines(path: Path) -> list[str]:
+    """The non-empty lines of an index file (none where it is not there)."""
     return [line for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 

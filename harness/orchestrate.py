@@ -12,10 +12,10 @@ from typing import Any, Callable
 
 from tqdm import tqdm
 
-from harness.experiments import Table
+from harness.code_identity import current_sources
 from harness.errors import DataNotFoundError, HarnessError
 from harness.executors.base import Executor, Running
-from harness.code_identity import current_sources
+from harness.experiments import Table
 from harness.io import atomic_write_json, read_json
 from harness.locks import hold_lock
 from harness.tasks import TASKS, Unrunnable
@@ -42,8 +42,6 @@ def set_aside(jobs: list["Job"], why: str) -> list[tuple["Job", Path]]:
     harness code: the report still reads the record kept aside); (job, where its folder went) for each."""
     moved = []
     for job in jobs:
-        if why == "damaged" and job.status() != "damaged":
-            continue
         aside = job.run_dir.with_name(f"{job.run_dir.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
         os.replace(job.run_dir, aside)
         if why == "damaged":

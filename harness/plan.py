@@ -36,6 +36,7 @@ class Plan:
     missing: dict[str, list[Job]] = field(default_factory=dict)  # left out, by what this machine lacks
     stale: list[Job] = field(default_factory=list)  # finished, but made by other harness code
     workers: str = ""  # how many data-loading processes the loader-pipeline jobs get ("" where none uses one)
+    overrides: dict[str, Any] = field(default_factory=dict)  # the command's settings every job took
 
     def describe(self, rerun_stale: bool) -> str:
         """What ``--plan`` prints: the jobs with status and cost, then the candidates', left-out and stale lines."""
@@ -131,12 +132,21 @@ def check_backbone_rows(given: dict[str, str], tables: list[Table]) -> None:
                            f"from: {', '.join(sorted(known)) or 'none: select a transfer table, e.g. --tables 10'})")
 
 
+def check_backbones_used(given: dict[str, str], jobs: list[Job], scale: str) -> None:
+    """Every ``--backbone`` file is what some planned job starts from (at the smoke scale, Table 9's rows train
+    from scratch: a file given for them would be silently unused)."""
+    used = {job.config["backbone_file"]["path"] for job in jobs if job.config.get("backbone_file")}
+    unused = sorted(row for row, path in given.items() if str(Path(path).resolve()) not in used)
+    if unused:
+        raise HarnessError(f"--backbone {', '.join(unused)}: no selected job starts from it at the {scale} scale "
+                           "(there its rows train from scratch, or do not run)")
+
+
 def overrides_of(args: argparse.Namespace) -> dict[str, Any]:
     """The command's settings every job takes (:meth:`harness.tasks.base.Task.configure`'s ``overrides``)."""
     return {"backbones": given_backbones(args), "data": data_locations(args), "data_root": args.data_root,
-            "device": args.device,
-            "num_workers": args.workers,
-            "plugins": plugin_paths(args), "epochs": args.epochs, "gpus_per_job": args.gpus_per_job,
+            "device": args.device, "num_workers": args.workers, "plugins": plugin_paths(args), "epochs": args.epochs,
+            "gpus_per_job": args.gpus_per_job,
             "compile": args.compile, "input_pipeline": None if args.input_pipeline == "auto" else args.input_pipeline,
             "precision": args.precision}
 
@@ -170,8 +180,9 @@ def make_plan(args: argparse.Namespace, protocols: dict[str, Any], catalog: dict
                          rows=select_rows(tables, args.methods, args.rows), overrides=overrides, catalog=catalog)
     if candidates and not args.tables:  # the profile's runs only; other rows are shown where they are cached
         jobs, cells, tables = restrict_to_profile(jobs, cells, tables)
+    check_backbones_used(overrides["backbones"], jobs, args.scale)
     jobs, cells, missing = without_missing_runtimes(jobs, cells)
     jobs = with_upstream(jobs, tables, catalog, protocols, args.scale, args.results, seeds=args.seeds,
                          overrides=overrides)  # a table on its own: the runs its rows start from
     return Plan(args.scale, protocols, catalog, tables, jobs, cells, candidates, missing, stale_jobs(jobs),
-                workers_line(args, jobs))
+                workers_line(args, jobs), overrides)

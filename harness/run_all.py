@@ -21,7 +21,7 @@ from harness.io import read_json
 from harness.listing import DOWNLOADABLE, LISTS, listing
 from harness.orchestrate import Cell, Job, check_data, execute, results_lock, row_reason, set_aside
 from harness.paths import DATA_NAMES, EXPERIMENTS, data_root, output_folder
-from harness.plan import Plan, data_locations, left_out, load_catalog, make_plan
+from harness.plan import Plan, left_out, load_catalog, make_plan
 from harness.report import build_report, write_scales_index
 from harness.store import stale_reason, stored_runs, with_stored_runs
 from harness.tasks import TASKS
@@ -293,7 +293,7 @@ def exit_status(args: argparse.Namespace, plan: Plan, outcome: dict, damaged: li
 def check_data_report(args: argparse.Namespace, plan: Plan) -> int:
     """``--check-data``: a line per data set of the plan; 0 when every one is usable, else 1."""
     statuses = check_plan_data(plan.jobs, plan.protocols, args.scale, plan.catalog, args.data_root,
-                               data_locations(args))
+                               plan.overrides["data"])
     print(f"data root: {data_root(args.data_root)} (from {root_origin(args.data_root)}); {args.scale} scale")
     for status in statuses:
         print(status.line())

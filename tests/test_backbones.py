@@ -78,3 +78,11 @@ def test_a_backbone_for_no_selected_row_is_refused(tmp_path):
         main(["--tables", "7", "--backbone", f"CutMix={tmp_path / 'w.pth'}", "--plan"])
     with pytest.raises(HarnessError, match="no such file"):
         main(["--tables", "11", "--backbone", f"CutMix={tmp_path / 'none.pth'}", "--plan"])
+
+
+def test_a_backbone_no_job_starts_from_at_the_scale_is_refused(tmp_path):
+    """At the smoke scale Table 9's rows train from scratch: a file given for them would go unused."""
+    torch.save(create_model("resnet_tiny", 10).state_dict(), tmp_path / "w.pth")
+    with pytest.raises(HarnessError, match="no selected job starts from it at the smoke scale"):
+        main(["--tables", "9", "--backbone", f"T3_imagenet_r50/CutMix={tmp_path / 'w.pth'}", "--plan",
+              "--results", str(tmp_path / "results")])

@@ -18,8 +18,9 @@ from harness.orchestrate import Cell, Job
 from harness.plotting import figure_png, pyplot
 from harness.report.compare import write_comparison
 from harness.report.profile import write_profile
+from harness.report.summary import (LEGEND, effect, format_measured, format_summary_row, markdown_table, markdown_to_html,
+                                    std_units, table_summary)
 from harness.report.tidy import write_tidy
-from harness.report.summary import LEGEND, effect, format_measured, markdown_table, format_summary_row, markdown_to_html, std_units, table_summary
 from harness.store import StoredRun, stale_reason
 from harness.tasks import TASKS
 from harness.train import FAILURE, RECORD
@@ -340,7 +341,7 @@ def table_figures(table: Table, frame: pd.DataFrame, cells: list[Cell], scale: s
     """The table's PNG figures under ``out_dir/figures`` (kind -> relative path), redrawn only when what they
     show changed: ``cache`` keeps, per table and scale, a digest of its frame's figures (measured values and
     curves, not the status texts), its runs and the drawing code, and the files drawn from them."""
-    inputs = frame.drop(columns=["status"]).to_json(default_handler=str) + scale + _figure_code_digest()
+    inputs = frame.drop(columns=["status", "stale"]).to_json(default_handler=str) + scale + _figure_code_digest()
     inputs += "".join(sorted({c.job.run_dir.name for c in cells if c.table == table.id and c.job}))  # in any order
     digest = hashlib.sha256(inputs.encode()).hexdigest()
     key = f"{table.id}_{scale}"

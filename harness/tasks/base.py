@@ -8,7 +8,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from harness.errors import HarnessError
 from harness.train.files import BEST_MODEL, CHECKPOINT
 
 BACKBONE_CHECKPOINTS = {"last": CHECKPOINT, "best": BEST_MODEL}  # a protocol's backbone_checkpoint -> file
@@ -79,10 +78,7 @@ FILE_BACKBONE = "file-"  # the key prefix of a backbone given as a file: no run 
 
 
 def file_sha256(path: Path) -> str:
-    """The SHA-256 of a checkpoint file (read in blocks, once per version), or a one-line error where it is
-    not there."""
-    if not Path(path).is_file():
-        raise HarnessError(f"--backbone: no such file: {path}")
+    """The SHA-256 of a checkpoint file (read in blocks, once per version; the plan has checked it is there)."""
     stat = Path(path).stat()
     return _sha256(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
 

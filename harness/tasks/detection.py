@@ -54,13 +54,13 @@ class DetectionTask(Task):
 
     def configure(self, table, row, scale, settings, seed, overrides):
         backbone = backbone_run(row, settings, seed, overrides)
+        root = job_data_root(settings["dataset"], overrides)
         config = {
             "detector": settings["detector"], "dataset": settings["dataset"], "seed": seed,
             "schedule_fraction": settings.get("schedule_fraction", 1.0), "method": row.method, "model": backbone.model,
             "backbone_key": backbone.key, "backbone_checkpoint": str(backbone.checkpoint),
             "backbone_train": backbone.train, "backbone_file": backbone.file,
-            "data_root": job_data_root(settings["dataset"], overrides),
-            "data_fingerprint": data_fingerprint(settings["dataset"], job_data_root(settings["dataset"], overrides)),
+            "data_root": root, "data_fingerprint": data_fingerprint(settings["dataset"], root),
         }
         hashed = {"task": self.name, "detector": detector_digest(settings["detector"]), "dataset": config["dataset"],
                   "data": config["data_fingerprint"],

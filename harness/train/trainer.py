@@ -60,14 +60,18 @@ def loaders(data, cfg: RunConfig, order: torch.Generator, sampler, ranks: Ranks,
     each epoch, seeded from the data-order stream (or, data-parallel, the rank's torch stream) that the checkpoint
     keeps: a resumed run draws what the uninterrupted one drew. The test loader's deterministic transforms need
     no seed; its own generator keeps it off the torch stream."""
-    workers = loader_workers(cfg.num_workers)
     train = DataLoader(data.train, cfg.batch_size // ranks.world_size, shuffle=sampler is None, sampler=sampler,
-                       drop_last=True, generator=order if sampler is None else None, num_workers=workers,
-                       pin_memory=cuda)
-    test = DataLoader(shard(data.test, ranks), max(cfg.batch_size, 128), shuffle=False,
+                       drop_last=True, generator=order if sampler is None else None,
+                       num_workers=loader_workers(cfg.num_workers), pin_memory=cuda)
+    return train, evaluation_loader(data.test, cfg, ranks, cuda)
+
+
+def evaluation_loader(dataset, cfg: RunConfig, ranks: Ranks, cuda: bool) -> DataLoader:
+    """In order, this rank's share, persistent workers; its own generator keeps it off the torch stream."""
+    workers = loader_workers(cfg.num_workers)
+    return DataLoader(shard(dataset, ranks), max(cfg.batch_size, 128), shuffle=False,
                       generator=torch.Generator().manual_seed(cfg.seed), num_workers=workers, pin_memory=cuda,
                       persistent_workers=workers > 0)
-    return train, test
 
 
 def device_batches(data, cfg: RunConfig, order: torch.Generator, device: torch.device) -> tuple[DeviceBatches, DeviceBatches]:
@@ -336,8 +340,7 @@ class Trainer:
             clean = data.clean_train()
             if clean is None:
                 return None
-            batches = DataLoader(shard(clean, self.ranks), max(cfg.batch_size, 128), shuffle=False,
-                                 num_workers=loader_workers(cfg.num_workers), pin_memory=device.type == "cuda")
+            batches = evaluation_loader(clean, cfg, self.ranks, device.type == "cuda")
         figures = evaluate(model, batches, device, autocast, self.ranks)
         return {"top1_err": figures["top1_err"], "loss": figures["test_loss"]}
 
