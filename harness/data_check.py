@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from harness.experiments import REHEARSAL
 from harness.fingerprint import CIFAR_FOLDERS, GENERATORS, IMAGE_SUFFIXES, find_cifar, index_lines
 from harness.orchestrate import Job
 from harness.paths import dataset_folder
@@ -108,12 +109,15 @@ COUNTERS: dict[str, Callable[[Path], tuple[Path, dict[str, int]]]] = {
 }
 
 
-def expected_counts(name: str, found: dict[str, int], settings: dict[str, Any]) -> dict[str, int]:
+def expected_counts(name: str, found: dict[str, int], settings: dict[str, Any], rehearsal: bool = False) -> dict[str, int]:
     """What the protocol reads of data set ``name``: the full splits, a mini scale's training subset, COCO's
-    splits of the year found."""
+    splits of the year found; a rehearsal reads up to a small part of each split, so one image of each will do."""
     if name == "coco" and any(split.endswith("2017") for split in found):
-        return {"train2017": 118_287, "val2017": 5_000}
-    expected = dict(FULL.get(name, {}))
+        expected = {"train2017": 118_287, "val2017": 5_000}
+    else:
+        expected = dict(FULL.get(name, {}))
+    if rehearsal:
+        return {split: 1 for split in expected}
     if "train" in expected and settings.get("train_subset"):
         expected["train"] = min(expected["train"], settings["train_subset"])
     return expected
@@ -128,23 +132,24 @@ def job_data(job: Job) -> list[str]:
 
 
 def check_one(name: str, root: str | None, given: dict[str, str], settings: dict[str, Any],
-              tables: tuple[str, ...]) -> DataStatus:
+              tables: tuple[str, ...], rehearsal: bool = False) -> DataStatus:
     """The status of data set ``name``, in the folder its loader reads (``--data``, its own folder under the
     data root ``root``, or the data root)."""
     folder, how = dataset_folder(name.split("/")[0], root, given)
-    return _status(name, folder, how, settings, tables)
+    return _status(name, folder, how, settings, tables, rehearsal)
 
 
-def _status(name: str, root: Path, how: str, settings: dict[str, Any], tables: tuple[str, ...]) -> DataStatus:
+def _status(name: str, root: Path, how: str, settings: dict[str, Any], tables: tuple[str, ...],
+            rehearsal: bool) -> DataStatus:
     if name in GENERATORS:
         return DataStatus(name, root, how, "generated", {}, {}, tables)
     if name.startswith("ood/"):
         folder = next((c for c in ood_folder_candidates(root, name.removeprefix("ood/")) if c.is_dir()), None)
-        counts, expected = ({"images": _images(folder)} if folder else {}), {"images": OOD_IMAGES}
+        counts, expected = ({"images": _images(folder)} if folder else {}), {"images": 1 if rehearsal else OOD_IMAGES}
         folder = folder or ood_folder_candidates(root, name.removeprefix("ood/"))[0]
     else:
         folder, counts = COUNTERS[name](root)
-        expected = expected_counts(name, counts, settings)
+        expected = expected_counts(name, counts, settings, rehearsal)
     if not counts or not any(counts.values()):
         state = "missing"
     else:
@@ -163,7 +168,8 @@ def check_plan_data(jobs: list[Job], protocols: dict[str, Any], scale: str, tabl
                 if table_id not in entry["tables"]:
                     entry["tables"].append(table_id)
                     entry["settings"] = entry["settings"] or protocols[tables[table_id].protocol][scale]
-    return [check_one(name, root, given, entry["settings"], tuple(entry["tables"])) for name, entry in using.items()]
+    return [check_one(name, root, given, entry["settings"], tuple(entry["tables"]), scale == REHEARSAL)
+            for name, entry in using.items()]
 
 
 def root_origin(root: str | None) -> str:

@@ -22,11 +22,14 @@ from harness.tasks import TASKS
 SCALES = {  # each scale and what it is for (run_all.py --scale, --list scales)
     "smoke": "generated data, tiny stand-in models, CPU minutes; shows the pipeline works end to end "
              "(its figures are not comparable to the paper's)",
+    "rehearsal": "every table the paper's way on a small fixed part of the real data sets, in minutes: finds layout, "
+                 "environment and code faults before GPU-days are spent (its figures count in no comparison)",
     "mini": "real CIFAR on a CPU, about an hour a data set: the paper's four main rows x 3 seeds on one small "
             "network; the paper's effect (sign, ordering), not its figures",
     "reduced": "real data, a lighter model and a fraction of the schedule: one GPU, about a day per table",
     "paper": "the exact published protocol (CutMix paper, Sec. 4.1 and the official code's README)",
 }
+REHEARSAL = "rehearsal"  # the scale that reads a small part of the real data: never compared with the paper
 PAPER_SOURCE = "paper"  # paper_values' source of the figures printed in the CutMix paper itself
 METRICS = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
 TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes", "reference", "paper_columns", "sweep",
@@ -36,7 +39,7 @@ COMPARED = ("Baseline", "Mixup", "Cutout", "CutMix")  # the methods a candidate 
 SLOT_KEYS = {"compare", "backbone", "profile"}
 SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones", "seeds", "method_defaults",
               "model_map", "cost", "require_stand_in", "weight_decay", "head_lr", "init_from", "cam_threshold",
-              "detector", "backbone_checkpoint", "schedule_fraction", "eval_transform", "rows", "train_subset",
+              "detector", "backbone_checkpoint", "schedule_fraction", "eval_transform", "rows", "train_subset", "test_subset",
               "embed_size", "hidden_size", "min_count", "max_length", "beam_size", "evaluation", "epsilon", "ood_sets",
               "hole_steps", "pairs", "gpus", "sync_bn", "input_pipeline"}
 

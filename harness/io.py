@@ -59,6 +59,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     return _atomic(path, lambda f: f.write(data))
 
 
+def atomic_write_npz(path: Path, **arrays: Any) -> Path:
+    """Arrays as a compressed ``.npz``, atomically: the report may read a job's examples while it runs."""
+    import numpy as np
+
+    return _atomic(path, lambda f: np.savez_compressed(f, **arrays))
+
+
 def atomic_write_json(path: Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 

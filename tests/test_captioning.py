@@ -210,3 +210,13 @@ def test_the_coco_loader_reads_real_captions():
     assert all(len(refs) >= 5 for refs in train.references + test.references)
     assert all(isinstance(c, str) and c for refs in test.references for c in refs)
     assert train.images[0].shape == (3, 64, 64)
+
+
+def test_a_rehearsal_keeps_the_first_images_of_each_caption_split(data_root):
+    from harness.captioning.data import load_caption_data
+
+    whole = load_caption_data("synthetic", data_root, image_size=32)
+    part = load_caption_data("synthetic", data_root, image_size=32, subsets={"train": 5, "test": 3})
+    assert [len(part[s].image_ids) for s in ("train", "test")] == [5, 3] and len(part["test"].images) == 3
+    assert part["test"].references == whole["test"].references[:3]
+    assert torch.equal(part["train"].images[4][0], whole["train"].images[4][0])

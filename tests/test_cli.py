@@ -151,15 +151,15 @@ def test_list_prints_tables_rows_methods_parameters_scales_and_data_sets_and_wri
     every = run_all(tmp_path, "--list")
     assert every.returncode == 0, every.stderr
     lines = every.stdout.splitlines()
-    assert "T5_cifar100_pyr200  Table 5: CIFAR-100 classification, PyramidNet-200 (alpha=240)  [smoke, mini, reduced, paper]" in lines
+    assert "T5_cifar100_pyr200  Table 5: CIFAR-100 classification, PyramidNet-200 (alpha=240)  [smoke, rehearsal, mini, reduced, paper]" in lines
     assert "    CutMix+ShakeDrop             cutmix, shakedrop_rate=0.5" in lines
     assert "    VGG-GAP+ACoL*     planned: a WSOL method quoted by the paper (Zhang et al., 2018), not an augmentation" in lines
     cutmix = lines.index("cutmix  CutMix (Yun et al., ICCV 2019), exactly as the paper and its official code.")
     assert lines[cutmix + 1] == "    parameters: alpha=1.0, mode='batch', prob=1.0, label_smoothing=0.0"
     assert "    parameters: sigma=0.25, alpha=1.0, mode='batch', prob=1.0, label_smoothing=0.0" in lines  # its own, then its bases'
-    assert [line.split()[0] for line in lines if line.startswith(("smoke ", "mini ", "reduced ", "paper "))] == \
-        ["smoke", "mini", "reduced", "paper"]
-    assert any(line.startswith("cifar100 ") and "real, --download fetches it; mini, reduced, paper: T5_cifar100_pyr200" in line
+    assert [line.split()[0] for line in lines if line.startswith(("smoke ", "rehearsal ", "mini ", "reduced ", "paper "))] == \
+        ["smoke", "rehearsal", "mini", "reduced", "paper"]
+    assert any(line.startswith("cifar100 ") and "real, --download fetches it; rehearsal, mini, reduced, paper: T5_cifar100_pyr200" in line
                for line in lines)
     assert not (tmp_path / "results").exists() and not (tmp_path / "reports").exists()
     methods = run_all(tmp_path, "--list", "methods")

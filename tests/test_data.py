@@ -111,6 +111,20 @@ def test_balanced_subset_is_fixed_and_balanced():
         balanced_subset(dataset, 350)  # class 0 has 30 images
 
 
+def test_a_subset_smaller_than_the_classes_takes_one_image_of_that_many_classes_and_keeps_the_sets_answers():
+    from harness.data import Selection, balanced_subset, with_transform
+    from harness.data.cifar import ArrayImageDataset
+
+    labels = np.repeat(np.arange(10), 3)
+    dataset = ArrayImageDataset(np.zeros((30, 2, 2, 3), np.uint8), labels, [str(i) for i in range(10)], transform="t")
+    subset = balanced_subset(dataset, 4)
+    assert isinstance(subset, Selection) and len(subset) == 4 and len(set(subset.targets)) == 4
+    assert subset.targets == labels[subset.indices].tolist() and subset.transform == "t"
+    assert subset.indices == balanced_subset(dataset, 4).indices
+    changed = with_transform(subset, "u")
+    assert isinstance(changed, Selection) and changed.transform == "u" and changed.indices == subset.indices
+
+
 def test_cifar10_never_takes_the_cifar100_file_beside_it(tmp_path):
     from harness.data.cifar import load_cifar
 
@@ -223,6 +237,9 @@ def test_check_data_says_a_subset_is_incomplete(tmp_path):
     result = check_data("--scale", "mini", "--tables", "7", "--data-root", str(shared("cifar10")))
     line = next(l for l in result.stdout.splitlines() if l.startswith("cifar10 "))
     assert result.returncode == 1 and " incomplete " in line and "train 2,119 (≥ 3,000), test 1,017 (≥ 10,000)" in line
+    rehearsal = check_data("--scale", "rehearsal", "--tables", "7", "--data-root", str(shared("cifar10")))
+    line = next(l for l in rehearsal.stdout.splitlines() if l.startswith("cifar10 "))  # a part of each split will do
+    assert rehearsal.returncode == 0 and " found " in line and "train 2,119 (≥ 1), test 1,017 (≥ 1)" in line
     run = subprocess.run([sys.executable, "run_all.py", "--scale", "mini", "--tables", "7", "--data-root",
                           str(tmp_path / "nowhere"), "--results", str(tmp_path / "r"), "--reports", str(tmp_path / "p")],
                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)

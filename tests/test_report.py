@@ -64,6 +64,20 @@ def test_report_renders_from_fixture_records(tmp_path):
     assert "NOT comparable" in markdown and len(paths["html"].read_bytes()) < 200_000  # figures beside, not inlined
 
 
+def test_a_rehearsal_report_compares_nothing_with_the_paper_and_names_its_stand_ins(tmp_path):
+    protocols = load_protocols()
+    tables = [t for t in load_tables(protocols=protocols).values() if t.id in ("T3_imagenet_r50", "T6_cifar100_light")]
+    jobs, cells = expand(tables, protocols, "rehearsal", tmp_path / "results")
+    for index, job in enumerate(jobs):
+        write_record(job, index)
+    markdown = build_report(tables, jobs, cells, paper_values(), "rehearsal", tmp_path / "reports")["markdown"].read_text()
+    assert "REHEARSAL" in markdown and "| 23.68 |" not in markdown  # Table 3's Baseline figure is not beside it
+    assert markdown.count("| — (rehearsal) | — (rehearsal) | — (rehearsal) | — (rehearsal) |") == 2
+    table3, table6 = markdown.split("## Table 3:")[1].split("## Table 6:")
+    assert "Stand-in networks: resnet_tiny for resnet50." in table3
+    assert "Stand-in networks" not in table6  # PyramidNet-110 and ResNet-110 run as the paper's
+
+
 def test_a_rebuild_as_jobs_finish_equals_a_full_build_and_redraws_only_what_changed(tmp_path, monkeypatch):
     tables, jobs, cells = fixture_run(tmp_path)
     paper = paper_values()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from harness.errors import DataNotFoundError, UnknownNameError
 
@@ -25,6 +25,12 @@ class CaptionSplit:
     images: Dataset
     image_ids: list[int]
     references: list[list[str]]
+
+    def first(self, count: int | None) -> CaptionSplit:
+        """The split's first ``count`` images (all where ``count`` is None): a rehearsal's fixed part."""
+        if count is None or count >= len(self.image_ids):
+            return self
+        return CaptionSplit(Subset(self.images, range(count)), self.image_ids[:count], self.references[:count])
 
 
 class ImageFiles(Dataset):
@@ -90,9 +96,16 @@ def load_coco(root: Path, transform: Callable) -> dict[str, CaptionSplit]:
     return splits
 
 
-def load_caption_data(dataset: str, root: Path, image_size: int) -> dict[str, CaptionSplit]:
+def load_caption_data(dataset: str, root: Path, image_size: int, subsets: dict[str, int] | None = None) -> dict[str, CaptionSplit]:
     """The train/test caption splits of ``dataset`` (``coco`` or ``synthetic``), images transformed for the
-    encoder at ``image_size`` (evaluation transform: features are computed once, without augmentation)."""
+    encoder at ``image_size`` (evaluation transform: features are computed once, without augmentation);
+    ``subsets`` (``{"train": n, "test": m}``) keeps the first images of a split."""
+    splits = _caption_splits(dataset, root, image_size)
+    return {name: split.first((subsets or {}).get(name)) for name, split in splits.items()}
+
+
+def _caption_splits(dataset: str, root: Path, image_size: int) -> dict[str, CaptionSplit]:
+    """:func:`load_caption_data`'s splits, whole."""
     from harness.data import build_datasets
     from harness.data.transforms import imagenet_transforms
 

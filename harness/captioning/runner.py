@@ -20,7 +20,7 @@ from harness.captioning.scoring import require_java, score_results, write_coco_f
 from harness.captioning.vocab import END, PAD_ID, START, Vocabulary
 from harness.data.transforms import to_uint8_images
 from harness.devices import loader_workers
-from harness.io import atomic_torch_save, atomic_write_json, load_torch
+from harness.io import atomic_torch_save, atomic_write_json, atomic_write_npz, load_torch
 from harness.models import create_model
 from harness.paths import data_root
 from harness.train import CHECKPOINT, RECORD
@@ -98,9 +98,8 @@ def _save_examples(path: Path, split: CaptionSplit, captions: list[str]) -> None
     count = min(EXAMPLE_COUNT, len(captions))
     items = [split.images[i] for i in range(count)]
     images = torch.stack([item[0] if isinstance(item, (list, tuple)) else item for item in items])
-    with open(path, "wb") as handle:
-        np.savez_compressed(handle, images=to_uint8_images(images), generated=np.array(captions[:count]),
-                            reference=np.array([refs[0] for refs in split.references[:count]]))
+    atomic_write_npz(path, images=to_uint8_images(images), generated=np.array(captions[:count]),
+                     reference=np.array([refs[0] for refs in split.references[:count]]))
 
 
 def run_captioning(config: dict[str, Any], run_dir: Path, progress: bool) -> dict[str, Any]:
@@ -110,7 +109,8 @@ def run_captioning(config: dict[str, Any], run_dir: Path, progress: bool) -> dic
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(config.get("device", "auto"))
     root = data_root(config.get("data_root"))
-    splits = load_caption_data(config["dataset"], root, config["image_size"])
+    splits = load_caption_data(config["dataset"], root, config["image_size"],
+                               {"train": config.get("train_subset"), "test": config.get("test_subset")})
     vocab_path = run_dir / VOCABULARY
     if not vocab_path.is_file():
         Vocabulary.build((c for refs in splits["train"].references for c in refs), config["min_count"]).save(vocab_path)

@@ -50,10 +50,26 @@ class DataBundle:
 CLEAN_TRAIN = ("synthetic", "cifar10", "cifar100", "imagenet")  # sets whose train and test items are alike
 
 
+class Selection(Subset):
+    """A fixed part of a data set that still answers as the set does: its ``targets``, its ``transform`` and, for
+    the localization sets, each image's ``gt_boxes`` (the index mapped), so that evaluations run on it unchanged."""
+
+    @property
+    def targets(self) -> list[int]:
+        return [self.dataset.targets[i] for i in self.indices]
+
+    @property
+    def transform(self):
+        return self.dataset.transform
+
+    def gt_boxes(self, index: int) -> np.ndarray:
+        return self.dataset.gt_boxes(self.indices[index])
+
+
 def with_transform(dataset: Dataset, transform) -> Dataset:
     """A shallow copy of ``dataset`` (or of the set under a ``Subset``, same indices) with another transform."""
     if isinstance(dataset, Subset):
-        return Subset(with_transform(dataset.dataset, transform), dataset.indices)
+        return type(dataset)(with_transform(dataset.dataset, transform), dataset.indices)
     changed = copy.copy(dataset)
     changed.transform = transform
     return changed
@@ -79,10 +95,24 @@ def check_data(name: str, root: Path | None = None, download: bool = False) -> N
 
 
 def build_datasets(name: str, root: Path | None = None, *, download: bool = False, image_size: int | None = None,
-                   policy: str | None = None, eval_transform: str = "paper") -> DataBundle:
+                   policy: str | None = None, eval_transform: str = "paper", train_subset: int | None = None,
+                   test_subset: int | None = None) -> DataBundle:
     """The train/test splits of data set ``name`` with the paper's transforms for its family, plus an
     optional train-time data policy (``autoaugment``). ``eval_transform`` names the localization sets' test
-    transform (``paper`` or ``wsolevaluation``, see :mod:`harness.data.localization`)."""
+    transform (``paper`` or ``wsolevaluation``, see :mod:`harness.data.localization`). ``train_subset`` and
+    ``test_subset`` keep a fixed class-balanced part of each split (:func:`balanced_subset`)."""
+    bundle = _full_datasets(name, root, download=download, image_size=image_size, policy=policy,
+                            eval_transform=eval_transform)
+    if train_subset:
+        bundle.train = balanced_subset(bundle.train, train_subset)
+    if test_subset:
+        bundle.test = balanced_subset(bundle.test, test_subset)
+    return bundle
+
+
+def _full_datasets(name: str, root: Path | None, *, download: bool, image_size: int | None, policy: str | None,
+                   eval_transform: str) -> DataBundle:
+    """:func:`build_datasets`'s splits, whole."""
     if name not in DATASETS:
         raise UnknownNameError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
     root = data_root(root)
@@ -117,18 +147,21 @@ def build_datasets(name: str, root: Path | None = None, *, download: bool = Fals
 
 
 def balanced_subset(dataset: Dataset, size: int, seed: int = 0) -> Dataset:
-    """A fixed, class-balanced subset of ``size`` training images (``size // classes`` of each class, drawn with
-    ``seed``, the same for every run so that methods and seeds see the same images); the whole set if it is
-    not larger. The dataset must expose ``targets``."""
+    """A fixed, class-balanced subset of ``size`` images (``size // classes`` of each class, drawn with ``seed``,
+    the same for every run so that methods and seeds see the same images; one image of each of ``size`` classes
+    drawn the same way where ``size`` is below the number of classes); the whole set if it is not larger. The
+    dataset must expose ``targets``."""
     targets = np.asarray(dataset.targets)
     if size >= len(targets):
         return dataset
     classes = np.unique(targets)
-    per_class = size // len(classes)
+    per_class = max(1, size // len(classes))
     rng = np.random.default_rng(seed)
     short = {int(c): int((targets == c).sum()) for c in classes if (targets == c).sum() < per_class}
     if short:
         raise HarnessError(f"a class-balanced subset of {size} images needs {per_class} of each class; "
                            f"these classes have fewer: {', '.join(f'{c} ({n})' for c, n in sorted(short.items()))}")
     chosen = np.concatenate([rng.permutation(np.flatnonzero(targets == c))[:per_class] for c in classes])
-    return Subset(dataset, np.sort(chosen).tolist())
+    if size < len(classes):  # one image of each of `size` classes
+        chosen = rng.choice(chosen, size, replace=False)
+    return Selection(dataset, np.sort(chosen).tolist())

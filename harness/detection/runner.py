@@ -7,7 +7,6 @@ predictions the report draws, ``record.json`` the result.
 """
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from harness.data.synthetic import CLASSES as SYNTHETIC_CLASSES
 from harness.data.voc import VOC_CLASSES, check_voc, read_annotation
 from harness.data.voc_synthetic import generate_voc
 from harness.errors import HarnessError, UnknownNameError
-from harness.io import atomic_write_bytes, atomic_write_json
+from harness.io import atomic_write_json, atomic_write_npz
 from harness.paths import data_root
 from harness.train import RECORD, STATUS
 from harness.train.provenance import code_provenance, hardware, package_versions
@@ -120,9 +119,7 @@ def run_detection(config: dict[str, Any], run_dir: Path, progress: bool = True) 
     per_class = {k.split("/AP_", 1)[1]: v for k, v in metrics.items() if "/AP_" in k}
     examples = _examples(runner.model, runner.test_dataloader.dataset, EXAMPLE_COUNT)
     examples["classes"] = np.asarray(classes)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **examples)
-    atomic_write_bytes(run_dir / EXAMPLES, buffer.getvalue())
+    atomic_write_npz(run_dir / EXAMPLES, **examples)
     result = {"epoch": runner.iter, "map": metrics["pascal_voc/mAP"]}
     record = {
         "status": "finished", "task": "detection", "config": config, "config_hash": run_dir.name,

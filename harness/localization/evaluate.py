@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from harness.data import build_datasets
 from harness.data.transforms import to_uint8_images
-from harness.io import atomic_write_json, load_torch
+from harness.io import atomic_write_json, atomic_write_npz, load_torch
 from harness.localization.boxes import cam_boxes
 from harness.localization.cam import class_activation_maps, normalize_maps
 from harness.localization.metrics import localization_scores
@@ -55,10 +55,8 @@ def save_examples(path: Path, dataset, true_maps: torch.Tensor, threshold: float
     images = to_uint8_images(torch.stack([dataset[i][0] for i in range(count)]))
     predicted = [boxes[0] for boxes in cam_boxes(true_maps[:count], threshold)]
     truth = [dataset.gt_boxes(i)[0] for i in range(count)]
-    with open(path, "wb") as handle:
-        np.savez_compressed(handle, images=images,
-                            cams=true_maps[:count].numpy().astype(np.float16), cam_boxes=np.array(predicted),
-                            gt_boxes=np.array(truth))
+    atomic_write_npz(path, images=images, cams=true_maps[:count].numpy().astype(np.float16),
+                     cam_boxes=np.array(predicted), gt_boxes=np.array(truth))
 
 
 def run_localization(config: dict[str, Any], run_dir: Path, progress: bool) -> dict[str, Any]:
@@ -68,7 +66,7 @@ def run_localization(config: dict[str, Any], run_dir: Path, progress: bool) -> d
     started = time.perf_counter()
     device = resolve_device(train_config.device)
     data = build_datasets(train_config.dataset, train_config.data_root, image_size=train_config.image_size,
-                          eval_transform=config.get("eval_transform", "paper"))
+                          eval_transform=config.get("eval_transform", "paper"), test_subset=train_config.test_subset)
     model = create_model(train_config.model, data.num_classes, **train_config.model_kwargs).to(device)
     model.load_state_dict(load_torch(run_dir / "train" / CHECKPOINT, map_location=device)["model"])
     true_maps, predicted_maps, correct, boxes = cam_predictions(model, data.test, device)

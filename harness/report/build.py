@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from harness.experiments import PAPER_SOURCE, SCALES, Table
+from harness.experiments import PAPER_SOURCE, REHEARSAL, SCALES, Table
 from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from harness.orchestrate import Cell, Job
 from harness.plotting import figure_png, pyplot
@@ -29,6 +29,10 @@ from harness.train.files import DAMAGED_NOTE
 SCALE_NOTES = {
     "smoke": "SMOKE SCALE: generated data and tiny stand-in models on a CPU. These figures show that the "
              "pipeline runs end to end; they are NOT comparable to the paper's.",
+    "rehearsal": "REHEARSAL: every table the paper's way on a small fixed part of the real data sets, for a few "
+                 "iterations or epochs, with stand-ins for the networks a CPU cannot run (each section names them). "
+                 "It shows that data, environment and code work on this machine; its figures mean nothing, are "
+                 "compared with no paper figure and count in no scorecard.",
     "mini": "MINI SCALE: real CIFAR on a CPU: a small network of the official code's ResNet family, a fixed "
             "class-balanced subset of the training set, the full test set, the paper's main rows over 3 seeds. It "
             "shows whether the paper's effect (the sign and the ordering) appears; its figures are not the paper's.",
@@ -376,15 +380,32 @@ def table_sections(tables: list[Table], cells: list[Cell], paper: pd.DataFrame, 
         figures = table_figures(table, frame, cells, scale, out_dir, cache)
         configs = [c.job.config for c in cells if c.table == table.id and c.job]
         note = " ".join(filter(None, [TASKS[table.task].measured_note, TASKS[table.task].section_note(configs),
-                                      regime_note(table, frame), shared_runs_note(table, cells, sharing, tables)]))
+                                      stand_in_note(table, cells), regime_note(table, frame) if scale != REHEARSAL else "",
+                                      shared_runs_note(table, cells, sharing, tables)]))
         anchor = table.id.lower()
         sections.append({"table": table, "anchor": anchor, "rows": display_rows(table, frame), "figures": figures,
                          "measured_note": note, "task": TASKS[table.task].name,
                          "filled": int(frame.status.str.startswith("ok").sum()), "total": len(frame)})
         summary.append({"Table": table.title.split(":")[0], "anchor": anchor, "id": table.id,
                         "metric": table.metrics[0], "rows done": f"{sections[-1]['filled']}/{len(frame)}",
-                        **format_summary_row(table_summary(table.metrics[0], table.baseline, frame))})
+                        **scorecard(table, frame, scale)})
     return sections, summary, frames
+
+
+def scorecard(table: Table, frame: pd.DataFrame, scale: str) -> dict[str, str]:
+    """A table's line of What reproduced: its agreement with the paper (none for a rehearsal: its figures are
+    not measurements of anything the paper reports)."""
+    cells = format_summary_row(table_summary(table.metrics[0], table.baseline, frame))
+    return {header: "— (rehearsal)" for header in cells} if scale == REHEARSAL else cells
+
+
+def stand_in_note(table: Table, cells: list[Cell]) -> str:
+    """Which networks of the section ran in place of the paper's (the scale's stand-ins), "" where none did."""
+    paper = {row.name: row.model or table.model for row in table.rows}
+    pairs = sorted({(paper[c.row], c.job.config.get("train", c.job.config)["model"]) for c in cells
+                    if c.table == table.id and c.job and c.row in paper})
+    swapped = [f"{run} for {wanted}" for wanted, run in pairs if run != wanted]
+    return f"Stand-in networks: {', '.join(swapped)}." if swapped else ""
 
 
 def report_markdown(context: dict[str, Any]) -> str:
@@ -420,6 +441,8 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
     finish (only the figures of tables whose records changed are redrawn). ``jobs``: the command's, for its
     progress line. ``compare``: another results folder, compared cell by cell (:mod:`harness.report.compare`)."""
     out_dir = Path(out_dir)
+    if scale == REHEARSAL:  # its figures are compared with none of the paper's
+        paper = paper.iloc[0:0]
     cache_path = out_dir / "figures" / ".drawn.json"
     cache = read_json(cache_path) or {}
     sections, summary, frames = table_sections(tables, cells, paper, scale, out_dir, cache)

@@ -33,7 +33,8 @@ def load_classifier(config: dict, device: torch.device):
     """(network in eval mode, the run's test set, its normalisation) of the network the job evaluates (its
     backbone run's checkpoint, or a file given in its place)."""
     train, checkpoint = backbone_train_config(config), config["backbone_checkpoint"]
-    data = build_datasets(train.dataset, data_root(train.data_root), image_size=train.image_size)  # its own data
+    data = build_datasets(train.dataset, data_root(train.data_root), image_size=train.image_size,
+                          test_subset=train.test_subset)  # its own test images
     network = create_model(train.model, data.num_classes, **train.model_kwargs)
     network.load_state_dict(read_model_state(Path(checkpoint)))
     normalize = next(t for t in data.test.transform.transforms if isinstance(t, v2.Normalize))

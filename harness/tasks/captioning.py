@@ -14,6 +14,7 @@ from harness.paths import data_root, job_data_root
 from harness.tasks.base import Task, backbone_run, run_dependencies, saved_examples
 
 FINGERPRINTED = {"synthetic": "synthetic_captions"}  # a data set's name in harness.fingerprint where it differs
+SUBSETS = ("train_subset", "test_subset")  # the first images of each split, where a scale sets them
 DECODER_SETTINGS = ("embed_size", "hidden_size", "min_count", "max_length", "epochs", "batch_size", "lr", "beam_size")
 
 
@@ -33,6 +34,7 @@ class CaptioningTask(Task):
     def configure(self, table, row, scale, settings, seed, overrides):
         backbone = backbone_run(row, settings, seed, overrides)
         decoder = {k: settings[k] for k in DECODER_SETTINGS}
+        decoder.update({k: settings[k] for k in SUBSETS if settings.get(k)})  # a rehearsal's first images
         if overrides.get("epochs"):
             decoder["epochs"] = overrides["epochs"]
         config = {"dataset": settings["dataset"], "image_size": settings["image_size"], "seed": seed,

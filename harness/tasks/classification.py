@@ -58,6 +58,7 @@ class ClassificationTask(Task):
             weight_decay=settings.get("weight_decay", 1e-4), seed=seed, data_root=root,
             device=overrides.get("device", "auto"), num_workers=overrides.get("num_workers", 0),
             plugins=list(overrides.get("plugins", [])), train_subset=settings.get("train_subset"),
+            test_subset=settings.get("test_subset"),
             data_fingerprint=data_fingerprint(settings["dataset"], root),
             sync_bn=settings.get("sync_bn", False), code=run_code(row.method, model, overrides.get("plugins", [])),
             precision=resolve_precision(overrides.get("precision") or "auto", overrides.get("device", "auto")),

@@ -14,7 +14,7 @@ from harness.train.files import RECORD
 # whichever machine or folder produced it.
 # init_from is a path: the job that fine-tunes carries its backbone's identity in its own hash.
 # Options added after the first records were written: hashed only when set.
-OPTIONAL = frozenset({"head_lr", "init_from", "train_subset", "world_size", "sync_bn", "data_fingerprint",
+OPTIONAL = frozenset({"head_lr", "init_from", "train_subset", "test_subset", "world_size", "sync_bn", "data_fingerprint",
                       "input_pipeline", "code", "precision"})
 INPUT_PIPELINES = ("loader", "device")
 DEVICE_PIPELINE_DATASETS = ("synthetic", "cifar10", "cifar100")  # small images the device pipeline can hold
@@ -49,6 +49,7 @@ class RunConfig:
     init_from: str | None = None  # a harness checkpoint whose backbone is fine-tuned (classifier re-initialised)
     head_lr: float | None = None  # learning rate of the classifier when fine-tuning (default: lr)
     train_subset: int | None = None  # train on a fixed class-balanced subset of this many images (the mini scale)
+    test_subset: int | None = None  # evaluate on a fixed class-balanced subset of this many test images (rehearsal)
     # what the data set's files were when the run was planned (harness.fingerprint): other data, another run
     data_fingerprint: str | None = None
     # "fp32", or "bf16": autocast on the training device (harness.devices.resolve_precision chooses for "auto")

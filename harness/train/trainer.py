@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from harness import augment
-from harness.data import balanced_subset, build_datasets
+from harness.data import build_datasets
 from harness.data.device_pipeline import DeviceBatches, uint8_images
 from harness.devices import loader_workers
 from harness.errors import DataNotFoundError, HarnessError, NonFiniteLossError
@@ -263,10 +263,8 @@ class Trainer:
         augment.load_plugins(cfg.plugins)
         torch.manual_seed(cfg.seed)
         data = build_datasets(cfg.dataset, cfg.data_root, download=cfg.download, image_size=cfg.image_size,
-                              policy=cfg.data_policy)
+                              policy=cfg.data_policy, train_subset=cfg.train_subset, test_subset=cfg.test_subset)
         fingerprint = check_fingerprint(cfg)
-        if cfg.train_subset:
-            data.train = balanced_subset(data.train, cfg.train_subset)
         order = torch.Generator().manual_seed(cfg.seed)
         cuda = device.type == "cuda"
         if cuda:

@@ -1,0 +1,25 @@
+# Rehearsal scale of the paper's C4 Faster R-CNN (../faster-rcnn_r50-c4_voc0712.py): the paper's data (VOC2007 +
+# VOC2012 trainval, VOC2007 test), pipelines (1000x600), anchors and evaluator around the harness's stand-in
+# for ResNet-50 (resnet_tiny, as the rehearsal's ImageNet runs train it), for 2 iterations of batch 2, tested on
+# the first 4 test images. It finds layout and code faults; its mAP means nothing.
+_base_ = ['../faster-rcnn_r50-c4_voc0712.py']
+
+max_iters = 2
+model = dict(
+    backbone=dict(type='StandInResNet', depth='tiny', stem_channels=64, base_channels=16),
+    rpn_head=dict(in_channels=64, feat_channels=64),
+    roi_head=dict(
+        shared_head=dict(type='StandInResLayer', depth='tiny', base_channels=16),
+        bbox_roi_extractor=dict(out_channels=64),
+        bbox_head=dict(in_channels=128)))
+
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False)
+val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(indices=4))
+test_dataloader = val_dataloader
+
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=1),
+    dict(type='MultiStepLR', by_epoch=False, begin=0, end=max_iters, milestones=[1], gamma=0.1),
+]
+default_hooks = dict(checkpoint=dict(interval=max_iters), logger=dict(interval=1))
