@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, NoReturn
 
@@ -29,6 +30,9 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     except KeyboardInterrupt:
         print("mixbench: interrupted (finished epochs are checkpointed; run again to resume)", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # the output piped into a reader that stopped (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the exit's flush writes nowhere
+        sys.exit(141)
     sys.exit(status)
 
 

@@ -60,9 +60,10 @@ def list_methods() -> str:
 def list_scales(catalog: dict[str, Table], protocols: dict[str, Any]) -> str:
     """Each scale with what it is for and how many tables run at it."""
     lines = ["scales (--scale; each table's settings at each are its protocol's, in protocols.yaml of --experiments):"]
+    width = max(map(len, SCALES))
     for scale, purpose in SCALES.items():
         count = sum(scale in table_scales(table, protocols) for table in catalog.values())
-        lines.append(f"{scale:8s} {purpose} ({count} tables)")
+        lines.append(f"{scale:{width}s} {purpose} ({count} tables)")
     return "\n".join(lines)
 
 

@@ -166,6 +166,15 @@ def test_list_prints_tables_rows_methods_parameters_scales_and_data_sets_and_wri
     assert methods.stdout.startswith("methods (") and "tables (" not in methods.stdout and "\nscales (" not in methods.stdout
 
 
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """``run_all.py --list | head -1``: the closed pipe ends the command quietly."""
+    listing = subprocess.Popen([sys.executable, "run_all.py", "--list"], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    listing.stdout.close()  # before it writes a line (it imports for longer than this takes)
+    errors = listing.stderr.read().decode()
+    assert listing.wait(timeout=60) == 141 and "Traceback" not in errors, errors
+
+
 def test_list_and_planning_import_no_torch():
     code = ("import sys; from harness.run_all import main; main(['--list']); main(['--tables', '7', '--plan']); "
             "print('torch imported' if 'torch' in sys.modules else 'no torch')")
