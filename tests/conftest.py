@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import re
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,20 @@ def shared(subpath: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} absent (small real data subsets are only on the project's machines)")
     return path
+
+
+def cifar10_first_images(folder: Path, train_per_class: int, test_per_class: int) -> Path:
+    """The first images of each class of the JPEG edition of CIFAR-10 (../shared, else skip), extracted under
+    ``folder`` as class folders ``train/`` and ``test/``; the folder holding them."""
+    archive = shared("cifar10_jpeg") / "cifar10_jpeg.tar.gz"
+    wanted = {"train": train_per_class, "test": test_per_class}
+
+    def early(name: str) -> bool:  # a member <split>/<class>/NNNN.jpg among its class's first images
+        match = re.search(r"(train|test)/[^/]+/(\d+)\.jpg$", name)
+        return bool(match) and int(match.group(2)) < wanted[match.group(1)]
+
+    extracted = folder / "extracted"
+    with tarfile.open(archive) as tar:
+        tar.extractall(extracted, members=[m for m in tar.getmembers() if m.isfile() and early(m.name)],
+                       filter="data")
+    return extracted

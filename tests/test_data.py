@@ -14,7 +14,7 @@ from PIL import Image
 from harness.data import build_datasets
 from harness.data.synthetic import CLASSES, SyntheticSpec, generate
 from harness.errors import DataNotFoundError, HarnessError, UnknownNameError
-from tests.conftest import shared
+from tests.conftest import cifar10_first_images, shared
 
 
 def test_synthetic_is_deterministic_and_annotated(tmp_path):
@@ -147,7 +147,7 @@ def test_cifar10_never_takes_the_cifar100_file_beside_it(tmp_path):
 
 @pytest.mark.shared_data
 def test_mini_protocol_runs_an_epoch_on_real_cifar10(tmp_path):
-    root = shared("cifar10")
+    root = cifar10_first_images(tmp_path / "cifar10", train_per_class=210, test_per_class=30)
     result = subprocess.run(
         [sys.executable, "run_all.py", "--scale", "mini", "--tables", "7", "--methods", "cutmix", "--seeds", "0",
          "--epochs", "1", "--data-root", str(root), "--results", str(tmp_path / "results"), "--reports",
@@ -155,8 +155,8 @@ def test_mini_protocol_runs_an_epoch_on_real_cifar10(tmp_path):
         text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     record = json.loads(next((tmp_path / "results" / "mini").glob("*/record.json")).read_text())
-    assert record["config"]["model"] == "resnet20_cifar_s2" and record["config"]["dataset"] == "cifar10"
-    assert (record["train_size"], record["test_size"]) == (2119, 1017)  # the subset is smaller than train_subset: all of it
+    assert record["config"]["model"] == "resnet20_cifar" and record["config"]["dataset"] == "cifar10"
+    assert (record["train_size"], record["test_size"]) == (2000, 300)  # 200 of each class's 210 training images
     markdown = (tmp_path / "reports" / "mini" / "tables.md").read_text()
     row = next(line for line in markdown.splitlines() if line.startswith("| CutMix |"))
     assert "MINI SCALE" in markdown and f"| {record['best']['top1_err']:.2f} (n=1) |" in row  # the record's figure

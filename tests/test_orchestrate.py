@@ -225,7 +225,7 @@ def test_mini_scale_runs_only_its_rows_with_three_seeds(tmp_path):
     table = load_tables(protocols=protocols)["T7_cifar10_pyr200"]
     jobs, cells = expand([table], protocols, "mini", tmp_path)
     assert sorted({j.cells[0][1] for j in jobs}) == ["Baseline", "CutMix", "Cutout", "Mixup a=1.0"] and len(jobs) == 12
-    assert {j.config["model"] for j in jobs} == {"resnet20_cifar_s2"} and {j.config["train_subset"] for j in jobs} == {3000}
+    assert {j.config["model"] for j in jobs} == {"resnet20_cifar"} and {j.config["train_subset"] for j in jobs} == {2000}
     skipped = next(c for c in cells if c.row == "Manifold Mixup a=1.0")
     assert skipped.job is None and skipped.reason.startswith("not run at mini scale")
 

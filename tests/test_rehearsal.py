@@ -4,39 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 
 from harness.paths import ROOT
-from tests.conftest import SHARED_DATA, shared
+from tests.conftest import SHARED_DATA, cifar10_first_images
 
-CIFAR_TRAIN, CIFAR_TEST = 10, 10  # images a class taken from the JPEG edition of CIFAR-10
 ODIN_NAMES = ("Imagenet", "Imagenet_resize", "LSUN", "LSUN_resize", "iSUN")
 
 
 def link(target: Path, source: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.symlink_to(source, target_is_directory=source.is_dir())
-
-
-def cifar10_layout(archive: Path, folder: Path) -> Path:
-    """The first images of each class of the JPEG edition of CIFAR-10, as class folders ``train/`` and ``test/``."""
-    extracted = folder / "extracted"
-    with tarfile.open(archive) as tar:
-        wanted = [m for m in tar.getmembers() if m.isfile() and _early(m.name)]
-        tar.extractall(extracted, members=wanted, filter="data")
-    return extracted
-
-
-def _early(name: str) -> bool:
-    """Whether a member ``<split>/<class>/NNNN.jpg`` of the CIFAR-10 archive is among its class's first images."""
-    match = re.search(r"(train|test)/[^/]+/(\d+)\.jpg$", name)
-    return bool(match) and int(match.group(2)) < (CIFAR_TRAIN if match.group(1) == "train" else CIFAR_TEST)
 
 
 def imagenet_layout(source: Path, folder: Path) -> None:
@@ -55,7 +37,7 @@ def imagenet_layout(source: Path, folder: Path) -> None:
 def rehearsal_layout(shared_data: Path, root: Path) -> list[str]:
     """Every data set of the rehearsal under ``root``, each in its own folder as users keep them; the
     ``--data`` arguments of those that are not in a conventional place."""
-    cifar10 = cifar10_layout(shared_data / "cifar10_jpeg" / "cifar10_jpeg.tar.gz", root / "cifar10-jpeg")
+    cifar10 = cifar10_first_images(root / "cifar10-jpeg", train_per_class=10, test_per_class=10)
     link(root / "cifar100" / "cifar100_subset.npz", shared_data / "cifar100" / "cifar100_subset.npz")
     imagenet_layout(shared_data / "imagenet_val_loc", root / "imagenet")
     link(root / "CUB_200_2011", shared_data / "cub_like_birds" / "CUB_200_2011")
@@ -83,7 +65,6 @@ def test_rehearsal_runs_every_table_on_real_formats(tmp_path):
     no failure; the report says REHEARSAL, names its stand-ins, and compares nothing with the paper."""
     import pandas as pd
 
-    shared("cifar10_jpeg")
     data = tmp_path / "data"
     extra = rehearsal_layout(SHARED_DATA, data)
     results, reports = tmp_path / "results", tmp_path / "reports"
