@@ -24,12 +24,13 @@ SCALES = {  # each scale and what it is for (run_all.py --scale, --list scales)
              "(its figures are not comparable to the paper's)",
     "rehearsal": "every table the paper's way on a small fixed part of the real data sets, in minutes: finds layout, "
                  "environment and code faults before GPU-days are spent (its figures count in no comparison)",
-    "mini": "real CIFAR on a CPU, about an hour a data set: the paper's four main rows x 3 seeds on one small "
-            "network; the paper's effect (sign, ordering), not its figures",
+    "mini": "real CIFAR on a CPU, hours: the paper's main rows x 3 seeds on one small network that memorises "
+            "its training subset, as the paper's do; the paper's effect (its direction), not its figures",
     "reduced": "real data, a lighter model and a fraction of the schedule: one GPU, about a day per table",
     "paper": "the exact published protocol (CutMix paper, Sec. 4.1 and the official code's README)",
 }
 REHEARSAL = "rehearsal"  # the scale that reads a small part of the real data: never compared with the paper
+MINI = "mini"  # real data, a small network: compared with the paper's direction (− Baseline), not its figures
 PAPER_SOURCE = "paper"  # paper_values' source of the figures printed in the CutMix paper itself
 METRICS = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
 TABLE_KEYS = {"id", "title", "task", "protocol", "model", "metrics", "baseline", "rows", "notes", "reference", "paper_columns", "sweep",

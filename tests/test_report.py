@@ -252,6 +252,44 @@ def test_the_effect_against_the_baseline_has_its_standard_error_and_a_verdict_by
     assert effect("top1_err", 38.0, 0.0, 1, 41.0, 1.0, 3) == "—"  # one seed: no spread to judge by
 
 
+def test_the_paired_effect_is_the_mean_of_the_seed_by_seed_differences_by_hand():
+    from harness.report.summary import paired_effect
+
+    # differences -1, -1.5, -0.5 (seed 3 has no baseline): mean -1, sd 0.5, SE 0.5 / sqrt(3) = 0.289
+    assert paired_effect("top1_err", {0: 39.0, 1: 40.5, 2: 43.5, 3: 30.0}, {0: 40.0, 1: 42.0, 2: 44.0}) == \
+        "-1.00 ± 0.29 (shown) (3 pairs)"
+    assert paired_effect("top1_err", {0: 39.0, 1: 40.0}, {0: 40.0, 2: 42.0}) == "—"  # one seed in common
+
+
+def test_a_mini_comparison_shows_each_seed_and_both_standard_errors(tmp_path):
+    """Baseline and CutMix over 3 seeds at the mini scale: the pairing by seed removes the seeds' shared spread
+    (unpaired: not shown; paired: shown), and each run's best, last and clean fit is listed."""
+    protocols = load_protocols()
+    table = load_tables(protocols=protocols)["T7_cifar10_pyr200"]
+    jobs, cells = expand([table], protocols, "mini", tmp_path / "results")
+    best = {("Baseline", 0): 40.0, ("Baseline", 1): 42.0, ("Baseline", 2): 44.0,
+            ("CutMix", 0): 39.0, ("CutMix", 1): 40.5, ("CutMix", 2): 43.5}
+    for job in jobs:
+        _, row, seed = job.cells[0]
+        if (row, seed) in best:
+            write_record(job, 0)
+            record = json.loads((job.run_dir / "record.json").read_text())
+            record["best"] = {"epoch": 70 + seed, "top1_err": best[row, seed], "top5_err": 5.0}
+            record["last"] = {"epoch": 150, "top1_err": best[row, seed] + 0.5, "top5_err": 5.0}
+            record["train_clean"] = {"top1_err": 0.1 * seed, "loss": 0.01 + 0.01 * seed}
+            (job.run_dir / "record.json").write_text(json.dumps(record))
+    markdown = build_report([table], jobs, cells, paper_values(), "mini", tmp_path / "reports")["markdown"].read_text()
+    cutmix = next(line for line in markdown.splitlines() if line.startswith("| CutMix | 2.88 |"))
+    # the paper's direction (2.88 - 3.85) beside the measured one, no distance to its figures; SE sqrt(4/3 + 5.25/3)
+    assert cutmix.startswith("| CutMix | 2.88 | 41.00 ± 2.29 (n=3) | 41.50 ± 2.29 (n=3) | -0.97 | -1.00 ± 1.76 (not shown) "
+                             "| -1.00 ± 0.29 (shown) (3 pairs) |")
+    assert "top1_err Δ" not in markdown and "| — (mini) |" in markdown
+    assert "| CutMix | 1 | 40.50 (epoch 71) | 41.00 | 0.10 / 0.020 |" in markdown.split("Seed by seed:")[1]
+    assert "| Baseline | 2 | 44.00 (epoch 72) | 44.50 | 0.20 / 0.030 |" in markdown
+    html = (tmp_path / "reports" / "index.html").read_text()
+    assert "Seed by seed" in html and "<td>40.50 (epoch 71)</td>" in html
+
+
 def test_the_report_gives_each_row_its_difference_to_the_baseline(tmp_path):
     tables, jobs, cells = recorded_run(tmp_path)
     markdown = build_report(tables, jobs, cells, paper_values(), "smoke", tmp_path / "reports")["markdown"].read_text()

@@ -12,14 +12,15 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from harness.experiments import PAPER_SOURCE, REHEARSAL, SCALES, Table
+from harness.experiments import MINI, PAPER_SOURCE, REHEARSAL, SCALES, Table
 from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from harness.orchestrate import Cell, Job
 from harness.plotting import figure_png, pyplot
 from harness.report.compare import write_comparison
 from harness.report.profile import write_profile
+from harness.report.seeds import best_by_seed, seed_records, seed_rows
 from harness.report.summary import (LEGEND, effect, format_measured, format_summary_row, markdown_table, markdown_to_html,
-                                    std_units, table_summary)
+                                    paired_effect, std_units, table_summary)
 from harness.report.tidy import write_tidy
 from harness.store import StoredRun, stale_reason
 from harness.tasks import TASKS
@@ -35,7 +36,8 @@ SCALE_NOTES = {
                  "compared with no paper figure and count in no scorecard.",
     "mini": "MINI SCALE: real CIFAR on a CPU: a small network of the official code's ResNet family, a fixed "
             "class-balanced subset of the training set, the full test set, the paper's main rows over 3 seeds. It "
-            "shows whether the paper's effect (the sign and the ordering) appears; its figures are not the paper's.",
+            "shows whether the paper's effect (its direction against the Baseline) appears; its figures are not the "
+            "paper's, which stand beside them as the direction to compare with, not as targets.",
     "reduced": "REDUCED SCALE: real data, a lighter model and a shortened schedule; expect the ranking, not the figures.",
     "paper": "PAPER SCALE: the published protocol.",
 }
@@ -91,8 +93,9 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
         row_cells = [c for c in cells if c.table == table.id and c.row == row.name]
         line: dict[str, Any] = {"row": row.name, "method": row.method or "", "extra": row.extra, "quoted": row.quoted,
                                 "candidate": row.candidate}
-        records = [read_json(c.job.run_dir / RECORD) for c in row_cells if c.job]
-        records = [r for r in records if r]
+        by_run = {c.job.run_dir: read_json(c.job.run_dir / RECORD) for c in row_cells if c.job}
+        records = [r for r in by_run.values() if r]
+        line["by_seed"] = seed_records(row_cells, by_run)
         line["stale"] = row_marks(row_cells, records)
         line["status"] = row_status(row_cells, records) + (f" {STALE_MARK} {line['stale']}" if line["stale"] else "")
         for metric in table.metrics:
@@ -122,8 +125,9 @@ def _signed(value: float | None) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.2f}"
 
 
-def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
-    """Formatted cells for the markdown and HTML tables."""
+def display_rows(table: Table, frame: pd.DataFrame, scale: str) -> list[dict[str, str]]:
+    """Formatted cells for the markdown and HTML tables; at the mini scale the paper's figures are the direction
+    to compare (its − baseline beside the measured one), not targets (no Δ to them)."""
     rows = []
     headline = table.metrics[0]
     base = frame[frame.row == table.baseline]
@@ -137,14 +141,21 @@ def display_rows(table: Table, frame: pd.DataFrame) -> list[dict[str, str]]:
             cells[f"{metric} paper"] = f"— [{elsewhere}]" if isinstance(elsewhere, str) else format_measured(line[f"{metric}.paper"])
             mark = f" {STALE_MARK}" if line["stale"] and n else ""
             cells[f"{metric} measured (best)"] = format_measured(line[f"{metric}.best"], line[f"{metric}.best_std"], n) + mark
-            cells[f"{metric} Δ"] = _signed(line[f"{metric}.delta"])
-            units = std_units(line[f"{metric}.best"], line[f"{metric}.best_std"], n, line[f"{metric}.paper"])
-            cells[f"{metric} Δ/σ"] = "—" if units is None else f"{units:+.1f}"
+            if scale != MINI:
+                cells[f"{metric} Δ"] = _signed(line[f"{metric}.delta"])
+                units = std_units(line[f"{metric}.best"], line[f"{metric}.best_std"], n, line[f"{metric}.paper"])
+                cells[f"{metric} Δ/σ"] = "—" if units is None else f"{units:+.1f}"
             cells[f"{metric} last epoch"] = format_measured(line[f"{metric}.last"], line[f"{metric}.last_std"], n)
         if base is not None:  # the headline metric against the baseline, over seeds, with a verdict
+            if pd.notna(base[f"{headline}.paper"]):
+                cells[f"paper: {headline} − {table.baseline}"] = "" if line["row"] == table.baseline else \
+                    _signed(line[f"{headline}.paper"] - base[f"{headline}.paper"])
             cells[f"{headline} − {table.baseline} ± SE"] = "" if line["row"] == table.baseline else effect(
                 headline, line[f"{headline}.best"], line[f"{headline}.best_std"], int(line[f"{headline}.n"]),
                 base[f"{headline}.best"], base[f"{headline}.best_std"], int(base[f"{headline}.n"]))
+            if len(base["by_seed"]) > 1:
+                cells[f"{headline} − {table.baseline} paired"] = "" if line["row"] == table.baseline else paired_effect(
+                    headline, best_by_seed(line, headline), best_by_seed(base, headline))
         if frame["clean_err"].notna().any():
             cells["clean train err / loss"] = "—" if pd.isna(line["clean_err"]) else \
                 f"{line['clean_err']:.2f} / {line['clean_loss']:.3f}"
@@ -383,7 +394,8 @@ def table_sections(tables: list[Table], cells: list[Cell], paper: pd.DataFrame, 
                                       stand_in_note(table, cells), regime_note(table, frame) if scale != REHEARSAL else "",
                                       shared_runs_note(table, cells, sharing, tables)]))
         anchor = table.id.lower()
-        sections.append({"table": table, "anchor": anchor, "rows": display_rows(table, frame), "figures": figures,
+        sections.append({"table": table, "anchor": anchor, "rows": display_rows(table, frame, scale),
+                         "seeds": seed_rows(table, frame), "figures": figures,
                          "measured_note": note, "task": TASKS[table.task].name,
                          "filled": int(frame.status.str.startswith("ok").sum()), "total": len(frame)})
         summary.append({"Table": table.title.split(":")[0], "anchor": anchor, "id": table.id,
@@ -396,6 +408,8 @@ def scorecard(table: Table, frame: pd.DataFrame, scale: str) -> dict[str, str]:
     """A table's line of What reproduced: its agreement with the paper (none for a rehearsal: its figures are
     not measurements of anything the paper reports)."""
     cells = format_summary_row(table_summary(table.metrics[0], table.baseline, frame))
+    if scale == MINI:  # the direction is compared, the distance to the paper's figures is not
+        cells["distance (σ)"] = "— (mini)"
     return {header: "— (rehearsal)" for header in cells} if scale == REHEARSAL else cells
 
 
@@ -427,6 +441,8 @@ def report_markdown(context: dict[str, Any]) -> str:
         if section["table"].notes:
             markdown.append(f"{section['table'].notes}\n")
         markdown.append(markdown_table(section["rows"]) + "\n")
+        if section["seeds"]:
+            markdown.append("Seed by seed:\n\n" + markdown_table(section["seeds"]) + "\n")
         markdown += [f"![{kind}]({path})\n" for kind, path in section["figures"].items()]
     markdown.append("## Provenance\n")
     if context["provenance"]:

@@ -18,7 +18,10 @@ LEGEND = (
     "over seeds (shown only where a cell has at least two seeds; about 2 or less is within seed noise). "
     "In each table, **− baseline ± SE** is a row's best-epoch difference to the table's baseline with its "
     "standard error over seeds (√(s²/n + s_b²/n_b), from two seeds on each side) and a verdict: the effect is "
-    "*shown* (better by more than 2 SE), *not shown*, or *reversed* (worse by more than 2 SE). "
+    "*shown* (better by more than 2 SE), *not shown*, or *reversed* (worse by more than 2 SE); **paired** is "
+    "the same from the differences seed by seed (a run against the baseline's run of the same seed), where "
+    "two seeds or more are in common. **paper: − baseline** is the paper's own difference: the direction to "
+    "compare with. "
     "A scale other than `paper` trains other models on other data for less time: there the sign and the "
     "ordering are the evidence, not the figures."
 )
@@ -95,8 +98,23 @@ def effect(metric: str, mean: float, std: float, n: int, base_mean: float, base_
     shown``; ``—`` with fewer than two seeds on either side."""
     if n < 2 or base_n < 2 or any(_missing(v) for v in (mean, std, base_mean, base_std)):
         return "—"
-    difference = mean - base_mean
-    error = math.sqrt(std ** 2 / n + base_std ** 2 / base_n)
+    return _with_verdict(metric, mean - base_mean, math.sqrt(std ** 2 / n + base_std ** 2 / base_n))
+
+
+def paired_effect(metric: str, by_seed: dict[int, float], base_by_seed: dict[int, float]) -> str:
+    """The same difference paired by seed (each seed's run minus the baseline's run of that seed, whose data
+    order and initialisation it shares): the mean of the differences with their standard error and the same
+    verdict; ``—`` with fewer than two seeds in common."""
+    common = sorted(set(by_seed) & set(base_by_seed))
+    if len(common) < 2:
+        return "—"
+    differences = [by_seed[seed] - base_by_seed[seed] for seed in common]
+    mean = sum(differences) / len(differences)
+    spread = math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1))
+    return _with_verdict(metric, mean, spread / math.sqrt(len(differences))) + f" ({len(common)} pairs)"
+
+
+def _with_verdict(metric: str, difference: float, error: float) -> str:
     better = -difference if lower_is_better(metric) else difference
     verdict = "shown" if better > 2 * error else "reversed" if better < -2 * error else "not shown"
     return f"{difference:+.2f} ± {error:.2f} ({verdict})"
