@@ -225,7 +225,7 @@ def test_check_data_names_each_data_set_its_folder_state_and_counts(tmp_path):
     assert found.returncode == 0, found.stdout + found.stderr
     assert f"data root: {tmp_path} (from --data-root); mini scale" in found.stdout
     line = next(l for l in found.stdout.splitlines() if l.startswith("cifar10 "))
-    assert " found " in line and "train 3,000 (≥ 3,000), test 10,000 (≥ 10,000)" in line and "[T7_cifar10_pyr200]" in line
+    assert " found " in line and "train 3,000 (≥ 2,000), test 10,000 (≥ 10,000)" in line and "[T7_cifar10_pyr200]" in line
     wrong = check_data("--scale", "mini", "--tables", "7", "--data-root", str(tmp_path / "nowhere"))
     assert wrong.returncode == 1 and " missing " in wrong.stdout and "not usable: cifar10" in wrong.stderr
     generated = check_data("--tables", "7", "12")
@@ -236,7 +236,7 @@ def test_check_data_names_each_data_set_its_folder_state_and_counts(tmp_path):
 def test_check_data_says_a_subset_is_incomplete(tmp_path):
     result = check_data("--scale", "mini", "--tables", "7", "--data-root", str(shared("cifar10")))
     line = next(l for l in result.stdout.splitlines() if l.startswith("cifar10 "))
-    assert result.returncode == 1 and " incomplete " in line and "train 2,119 (≥ 3,000), test 1,017 (≥ 10,000)" in line
+    assert result.returncode == 1 and " incomplete " in line and "train 2,119 (≥ 2,000), test 1,017 (≥ 10,000)" in line
     rehearsal = check_data("--scale", "rehearsal", "--tables", "7", "--data-root", str(shared("cifar10")))
     line = next(l for l in rehearsal.stdout.splitlines() if l.startswith("cifar10 "))  # a part of each split will do
     assert rehearsal.returncode == 0 and " found " in line and "train 2,119 (≥ 1), test 1,017 (≥ 1)" in line
