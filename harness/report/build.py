@@ -390,7 +390,8 @@ def table_sections(tables: list[Table], cells: list[Cell], paper: pd.DataFrame, 
         frame = frames[table.id] = table_frame(table, cells, paper)
         figures = table_figures(table, frame, cells, scale, out_dir, cache)
         configs = [c.job.config for c in cells if c.table == table.id and c.job]
-        note = " ".join(filter(None, [TASKS[table.task].measured_note, TASKS[table.task].section_note(configs),
+        delta = "" if scale == MINI else "Δ = measured − paper."  # the mini scale compares directions only
+        note = " ".join(filter(None, [TASKS[table.task].measured_note, delta, TASKS[table.task].section_note(configs),
                                       stand_in_note(table, cells), regime_note(table, frame) if scale != REHEARSAL else "",
                                       shared_runs_note(table, cells, sharing, tables)]))
         anchor = table.id.lower()
