@@ -76,6 +76,7 @@ def row_status(row_cells: list[Cell], records: list[dict[str, Any]]) -> str:
     return status
 
 
+DELTA_NOTE = "Δ = measured − paper."  # how each task's measured_note names the Δ column
 STALE_MARK = "†"  # a figure not made by this checkout's code and settings: its Status says by what
 
 
@@ -390,8 +391,10 @@ def table_sections(tables: list[Table], cells: list[Cell], paper: pd.DataFrame, 
         frame = frames[table.id] = table_frame(table, cells, paper)
         figures = table_figures(table, frame, cells, scale, out_dir, cache)
         configs = [c.job.config for c in cells if c.table == table.id and c.job]
-        delta = "" if scale == MINI else "Δ = measured − paper."  # the mini scale compares directions only
-        note = " ".join(filter(None, [TASKS[table.task].measured_note, delta, TASKS[table.task].section_note(configs),
+        measured = TASKS[table.task].measured_note
+        if scale == MINI:  # no Δ column there: the mini scale compares directions only
+            measured = measured.replace("; " + DELTA_NOTE, ".").replace(" " + DELTA_NOTE, "")
+        note = " ".join(filter(None, [measured, TASKS[table.task].section_note(configs),
                                       stand_in_note(table, cells), regime_note(table, frame) if scale != REHEARSAL else "",
                                       shared_runs_note(table, cells, sharing, tables)]))
         anchor = table.id.lower()

@@ -25,7 +25,7 @@ class Task:
 
     name = "task"
     metrics: dict[str, str] = {}  # metric id -> column label
-    measured_note = "Measured: mean ± std over seeds."
+    measured_note = "Measured: mean ± std over seeds; Δ = measured − paper."
     runtime_modules: tuple[str, ...] = ()  # what ``run`` imports (torch, timm, mmdet...): the workers' fork server
                                            # imports them once, so that no job spends seconds importing them
 

@@ -25,7 +25,7 @@ class CaptioningTask(Task):
                "rouge_l": "ROUGE-L", "cider": "CIDEr"}
     measured_note = ("Measured = the decoder after its schedule (best and last coincide), scored by pycocoevalcap "
                      "(PTB tokenizer, BLEU, METEOR, ROUGE-L, CIDEr-D; SPICE left out: it downloads models at run "
-                     "time), mean ± std over seeds. Encoder: the backbone run's ResNet, FROZEN, "
+                     "time), mean ± std over seeds; Δ = measured − paper. Encoder: the backbone run's ResNet, FROZEN, "
                      "as in the paper's captioning code (stevehuanghe/image_captioning: NIC detaches the ResNet "
                      "features and leaves its weights out of the optimiser; its --fine_tune is off and detaches them "
                      "all the same); its features are computed once from centre crops, where that code re-draws a "

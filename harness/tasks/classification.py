@@ -33,7 +33,8 @@ class ClassificationTask(Task):
     name = "classification"
     runtime_modules = ("harness.train.trainer",)
     metrics = {"top1_err": "Top-1 err (%)", "top5_err": "Top-5 err (%)"}
-    measured_note = ("Measured = best epoch (the paper's figure), mean ± std over seeds, and the last epoch.")
+    measured_note = ("Measured = best epoch (the paper's figure), mean ± std over seeds, and the last epoch; "
+                     "Δ = measured − paper.")
 
     def configure(self, table, row, scale, settings, seed, overrides):
         config = self.run_config(table, row, scale, settings, seed, overrides)

@@ -50,7 +50,7 @@ class DetectionTask(Task):
     name = "detection"
     runtime_modules = ("harness.detection.runner",)
     metrics = {"map": "mAP (VOC07, %)"}
-    measured_note = "Measured = VOC07 11-point mAP at IoU 0.5 after the detector's schedule, mean ± std over seeds."
+    measured_note = "Measured = VOC07 11-point mAP at IoU 0.5 after the detector's schedule, mean ± std over seeds; Δ = measured − paper."
 
     def configure(self, table, row, scale, settings, seed, overrides):
         backbone = backbone_run(row, settings, seed, overrides)

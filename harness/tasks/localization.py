@@ -20,7 +20,8 @@ class LocalizationTask(ClassificationTask):
     runtime_modules = ("harness.train.trainer", "harness.localization.evaluate")
     metrics = {"top1_loc": "Top-1 Loc (%)", "gt_known_loc": "GT-known Loc (%)", "max_box_acc": "MaxBoxAcc (%)",
                "max_box_acc_v2": "MaxBoxAccV2 (%)", "top1_cls": "Top-1 Cls (%)"}
-    measured_note = ("Measured = the final model's CAMs (best and last columns coincide), mean ± std over seeds.")
+    measured_note = ("Measured = the final model's CAMs (best and last columns coincide), mean ± std over seeds; "
+                     "Δ = measured − paper.")
 
     def configure(self, table, row, scale, settings, seed, overrides):
         train = self.run_config(table, row, scale, settings, seed, overrides)

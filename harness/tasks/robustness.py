@@ -41,7 +41,8 @@ class RobustnessTask(Task):
                "mixup_neither": "Mixup in-between: neither class (%, mean over λ)",
                "cutmix_neither": "CutMix in-between: neither class (%, mean over hole sizes)",
                **OOD_METRICS, **{f"{s}.{m}": f"{s}: {label}" for s in OOD_SETS for m, label in OOD_METRICS.items()}}
-    measured_note = ("Measured = the evaluated run's final model (best and last coincide), mean ± std over seeds.")
+    measured_note = ("Measured = the evaluated run's final model (best and last coincide), mean ± std over seeds; "
+                     "Δ = measured − paper.")
     runtime_modules = ("harness.robustness.runner",)
 
     def configure(self, table, row, scale, settings, seed, overrides):
