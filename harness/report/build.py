@@ -357,7 +357,7 @@ def table_figures(table: Table, frame: pd.DataFrame, cells: list[Cell], scale: s
     """The table's PNG figures under ``out_dir/figures`` (kind -> relative path), redrawn only when what they
     show changed: ``cache`` keeps, per table and scale, a digest of its frame's figures (measured values and
     curves, not the status texts), its runs and the drawing code, and the files drawn from them."""
-    inputs = frame.drop(columns=["status", "stale"]).to_json(default_handler=str) + scale + _figure_code_digest()
+    inputs = frame.drop(columns=["status", "stale", "by_seed"]).to_json(default_handler=str) + scale + _figure_code_digest()
     inputs += "".join(sorted({c.job.run_dir.name for c in cells if c.table == table.id and c.job}))  # in any order
     digest = hashlib.sha256(inputs.encode()).hexdigest()
     key = f"{table.id}_{scale}"
