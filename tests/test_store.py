@@ -229,3 +229,6 @@ def test_the_noise_verdict_by_hand():
     assert verdict((10.0, 0.1, 3), (12.0, 0.1, 3)).startswith("differs (")
     assert verdict((10.0, 0.0, 1), (float("nan"), float("nan"), 0)) == "only here"
     assert verdict((10.0, 0.0, 1), (11.0, 0.0, 1)) == "differs (one seed: noise unknown)"
+    # one seed against three: the three seeds' spread stands for both, 1.0 x sqrt(1/3 + 1) = 1.155
+    assert verdict((10.0, 1.0, 3), (12.0, float("nan"), 1)) == "within noise (1.7 SE, one side's spread)"
+    assert verdict((13.0, 0.0, 1), (10.0, 1.0, 3)) == "differs (2.6 SE, one side's spread)"

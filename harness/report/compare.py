@@ -26,13 +26,19 @@ def verdict(here: tuple[float, float, int], there: tuple[float, float, int]) -> 
     difference = mean - other
     if difference == 0:
         return "the same"
-    if n < 2 or other_n < 2:
+    if n < 2 and other_n < 2:
         return "differs (one seed: noise unknown)"
-    error = math.sqrt(std ** 2 / n + other_std ** 2 / other_n)
+    borrowed = n < 2 or other_n < 2  # one side's seed spread stands for both: the same protocol, the same noise
+    if borrowed:
+        spread = other_std if n < 2 else std
+        error = spread * math.sqrt(1 / n + 1 / other_n)
+    else:
+        error = math.sqrt(std ** 2 / n + other_std ** 2 / other_n)
     if error == 0:
         return "differs (no spread over seeds)"
     ratio = abs(difference) / error
-    return f"within noise ({ratio:.1f} SE)" if ratio <= NOISE_SE else f"differs ({ratio:.1f} SE)"
+    how = f"{ratio:.1f} SE" + (", one side's spread" if borrowed else "")
+    return f"within noise ({how})" if ratio <= NOISE_SE else f"differs ({how})"
 
 
 def _cell(line: pd.Series, metric: str) -> tuple[float, float, int]:
@@ -72,6 +78,7 @@ def write_comparison(tables: list[Table], cells: list[Cell], table_frame, other:
     summary = ", ".join(f"{count} {what}" for what, count in sorted(counts.items())) or "no cell measured on either side"
     header = (f"# Comparison — {scale} scale\n\nHere: this results folder. There: `{other}` ({len(runs)} runs). "
               f"Figures: best epoch, mean ± std (n seeds); difference = here − there; *within noise* where it is at "
-              f"most {NOISE_SE:g} standard errors of the two means (√(s²/n + s'²/n'), from two seeds on each side).\n\n"
+              f"most {NOISE_SE:g} standard errors of the two means (√(s²/n + s'²/n'), from two seeds on each side; where one "
+              f"side has a single seed, the other side's spread stands for both: s·√(1/n + 1/n'), *one side's spread*).\n\n"
               f"{summary}.\n\n")
     return atomic_write_text(out_dir / "compare.md", header + (markdown_table(lines) if lines else "") + "\n"), summary
