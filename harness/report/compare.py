@@ -12,7 +12,7 @@ import pandas as pd
 from harness.experiments import Table
 from harness.io import atomic_write_text
 from harness.orchestrate import Cell
-from harness.report.summary import format_measured, markdown_table
+from harness.report.summary import difference_se, format_measured, markdown_table
 from harness.store import stored_runs, with_stored_runs
 
 NOISE_SE = 2.0  # a difference beyond two standard errors of the two means is not seed noise
@@ -31,9 +31,9 @@ def verdict(here: tuple[float, float, int], there: tuple[float, float, int]) -> 
     borrowed = n < 2 or other_n < 2  # one side's seed spread stands for both: the same protocol, the same noise
     if borrowed:
         spread = other_std if n < 2 else std
-        error = spread * math.sqrt(1 / n + 1 / other_n)
+        error = difference_se(spread, n, spread, other_n)
     else:
-        error = math.sqrt(std ** 2 / n + other_std ** 2 / other_n)
+        error = difference_se(std, n, other_std, other_n)
     if error == 0:
         return "differs (no spread over seeds)"
     ratio = abs(difference) / error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from typing import Any
 
 import pandas as pd
@@ -92,13 +93,18 @@ def lower_is_better(metric: str) -> bool:
     return metric.split(".")[-1].endswith("_err")
 
 
+def difference_se(std: float, n: int, other_std: float, other_n: int) -> float:
+    """The standard error of the difference of two means over independent seeds, sqrt(s²/n + s'²/n')."""
+    return math.sqrt(std ** 2 / n + other_std ** 2 / other_n)
+
+
 def effect(metric: str, mean: float, std: float, n: int, base_mean: float, base_std: float, base_n: int) -> str:
     """A row's difference to the baseline with its standard error (both over seeds) and a plain verdict: the
     method's effect is ``shown`` (better by more than 2 SE), ``reversed`` (worse by more than 2 SE) or ``not
     shown``; ``—`` with fewer than two seeds on either side."""
     if n < 2 or base_n < 2 or any(_missing(v) for v in (mean, std, base_mean, base_std)):
         return "—"
-    return _with_verdict(metric, mean - base_mean, math.sqrt(std ** 2 / n + base_std ** 2 / base_n))
+    return _with_verdict(metric, mean - base_mean, difference_se(std, n, base_std, base_n))
 
 
 def paired_effect(metric: str, by_seed: dict[int, float], base_by_seed: dict[int, float]) -> str:
@@ -109,9 +115,7 @@ def paired_effect(metric: str, by_seed: dict[int, float], base_by_seed: dict[int
     if len(common) < 2:
         return "—"
     differences = [by_seed[seed] - base_by_seed[seed] for seed in common]
-    mean = sum(differences) / len(differences)
-    spread = math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1))
-    return _with_verdict(metric, mean, spread / math.sqrt(len(differences))) + f" ({len(common)} pairs)"
+    return _with_verdict(metric, statistics.mean(differences), statistics.stdev(differences) / math.sqrt(len(differences))) + f" ({len(common)} pairs)"
 
 
 def _with_verdict(metric: str, difference: float, error: float) -> str:
