@@ -19,12 +19,10 @@ from pathlib import Path
 import torch
 from timm.loss import SoftTargetCrossEntropy
 
-from harness import augment
 from harness.data import build_datasets
-from harness.models import create_model
 from harness.train.config import RunConfig
-from harness.train.distributed import Ranks, rank_seed
-from harness.train.trainer import device_batches, loaders, read_model_state
+from harness.train.distributed import Ranks
+from harness.train.trainer import build_network, device_batches, loaders, read_model_state
 
 PIPELINES = ("device", "loader")
 
@@ -39,8 +37,7 @@ def training_batches(cfg: RunConfig, pipeline: str):
         train, _ = device_batches(data, cfg, order, torch.device("cpu"))
     else:
         train, _ = loaders(data, cfg, order, None, Ranks(), False)
-    model = create_model(cfg.model, data.num_classes)
-    method = augment.build(cfg.method, data.num_classes, seed=rank_seed(cfg.seed, 0), **cfg.method_params)
+    model, _, method = build_network(cfg, data.num_classes, torch.device("cpu"), Ranks())
     return train, model, method
 
 

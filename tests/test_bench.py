@@ -36,8 +36,8 @@ def test_decode_throughput_measures_the_input_pipeline_per_core():
 
 def test_pipeline_agreement_builds_both_pipelines_batches_with_the_same_method_draws(data_root):
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "pipeline_agreement.py"), "--dataset", "synthetic",
-                             "--data-root", str(data_root), "--train-subset", "200", "--model", "resnet_cifar_tiny", "--batch-size", "16",
-                             "--epochs", "1"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+                             "--data-root", str(data_root), "--train-subset", "200", "--model", "resnet_cifar_tiny",
+                             "--batch-size", "16", "--epochs", "1"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     rows = dict(re.findall(r"^  (batches|mixed batches)\s+(\d+\s+\d+)\s+\+0$", result.stdout, re.MULTILINE))
     batches, mixed = (list(map(int, rows[name].split())) for name in ("batches", "mixed batches"))

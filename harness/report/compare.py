@@ -30,10 +30,8 @@ def verdict(here: tuple[float, float, int], there: tuple[float, float, int]) -> 
         return "differs (one seed: noise unknown)"
     borrowed = n < 2 or other_n < 2  # one side's seed spread stands for both: the same protocol, the same noise
     if borrowed:
-        spread = other_std if n < 2 else std
-        error = difference_se(spread, n, spread, other_n)
-    else:
-        error = difference_se(std, n, other_std, other_n)
+        std = other_std = other_std if n < 2 else std
+    error = difference_se(std, n, other_std, other_n)
     if error == 0:
         return "differs (no spread over seeds)"
     ratio = abs(difference) / error

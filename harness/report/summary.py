@@ -115,7 +115,8 @@ def paired_effect(metric: str, by_seed: dict[int, float], base_by_seed: dict[int
     if len(common) < 2:
         return "—"
     differences = [by_seed[seed] - base_by_seed[seed] for seed in common]
-    return _with_verdict(metric, statistics.mean(differences), statistics.stdev(differences) / math.sqrt(len(differences))) + f" ({len(common)} pairs)"
+    error = statistics.stdev(differences) / math.sqrt(len(differences))
+    return _with_verdict(metric, statistics.mean(differences), error) + f" ({len(common)} pairs)"
 
 
 def _with_verdict(metric: str, difference: float, error: float) -> str:
