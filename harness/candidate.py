@@ -24,7 +24,7 @@ import yaml
 from harness import augment
 from harness.errors import HarnessError
 from harness.experiments import Row, Table, read_yaml
-from harness.orchestrate import Cell, Job, cost_left
+from harness.jobs import Cell, Job, cost_left
 from harness.tasks.classification import method_params
 
 SPELLING = "[LABEL=]METHOD[:KEY=VALUE,...]"

@@ -6,9 +6,12 @@ Two levels, decided once here:
   its own package it imports: ``harness/augment/cutmix.py`` and ``sampling.py``; a plugin file as it is) and of its
   *model* (the harness's model files likewise; a timm model by timm's version). Editing a plugin or a method makes
   another run, and the old record stays in its own folder.
-* **In every record**: the harness commit and a digest per source file of the code that computes figures
-  (:data:`COMPUTING`: training, data, tasks, metrics). A record made by other harness code is *stale*: the report
-  marks it with the files changed since, and ``run_all.py --rerun-stale`` runs it again.
+* **In every record**: the harness commit and a digest per source file of the code the run executes
+  (:func:`executed_files`: the harness modules its task's runner imports, transitively, less the files that
+  register methods and models, which the identity already names). A record made by other code is *stale*: the
+  report marks it with the files changed since, and ``run_all.py --rerun-stale`` runs it again. Planning,
+  reporting, the store and the code that names a run (this file) are in no run's code: changing them marks
+  nothing stale.
 
 Digests are of the parsed code (``ast``), not of the text: comments, docstrings and formatting change nothing.
 Torch-free and import-free for built-ins: planning reads the files.
@@ -24,10 +27,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 HARNESS = Path(__file__).resolve().parent
-# The harness's code that computes a figure (what a stale record was made by); orchestration, reports and the
-# command line are left out: they decide what runs and how it is shown, not what a run measures.
-COMPUTING = ("augment", "captioning", "data", "detection", "localization", "models", "robustness", "tasks", "train",
-             "devices.py", "io.py")
+# Files a runner imports that describe a run rather than compute it: never a reason to call a record stale.
+DESCRIBING = ("code_identity.py", "identity.py", "train/provenance.py")
 NAMING = ("registry.py", "__init__.py")  # how methods and models are found by name: not part of what one computes
 
 
@@ -159,22 +160,83 @@ def run_code(method: str, model: str, plugins: list[str] | tuple[str, ...] = ())
     return f"method:{method_code(method, plugins)}|model:{model_code(model)}"
 
 
-def harness_sources() -> dict[str, str]:
-    """Per source file of :data:`COMPUTING` (relative to the project root), its digest: what a record was made by."""
-    files = []
-    for entry in COMPUTING:
-        path = HARNESS / entry
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    return {path.relative_to(HARNESS.parent).as_posix(): source_digest(path) for path in files}
+def _module_file(module: str) -> Path | None:
+    """The harness file of ``harness.a.b`` (``a/b.py`` or ``a/b/__init__.py``), None outside the harness."""
+    if module != "harness" and not module.startswith("harness."):
+        return None
+    base = HARNESS.joinpath(*module.split(".")[1:])
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
 
 
-@lru_cache(maxsize=1)
-def current_sources() -> dict[str, str]:
-    """:func:`harness_sources` once per process: the code an orchestrator's workers fork from, and what the report
-    compares records with."""
-    return harness_sources()
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(HARNESS.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _resolved_imports(path: Path) -> list[Path]:
+    """The harness files ``path`` imports (relative imports resolved; ``from a import b`` may name module
+    ``a.b``; a ``lazy_exports`` table's submodules count as imports)."""
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path).rpartition(".")[0]
+    found = []
+    for module in _parsed(path, path.stat().st_mtime_ns)[1] + _lazy_submodules(path):
+        level = len(module) - len(module.lstrip("."))
+        if level:
+            anchor = package.rsplit(".", level - 1)[0] if level > 1 else package
+            module = f"{anchor}.{module.lstrip('.')}".rstrip(".")
+        target = _module_file(module)
+        if target is not None:
+            found.append(target)
+    return found
+
+
+def _lazy_submodules(path: Path) -> tuple[str, ...]:
+    """The submodules a package's ``lazy_exports(__name__, {name: submodule})`` table imports on first use, as
+    relative imports (``.base``)."""
+    text = path.read_text(encoding="utf-8")
+    if "lazy_exports(" not in text:
+        return ()
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "lazy_exports" and len(node.args) == 2
+                and isinstance(node.args[1], ast.Dict)):
+            found += [f".{value.value}" for value in node.args[1].values if isinstance(value, ast.Constant)]
+    return tuple(found)
+
+
+@lru_cache(maxsize=None)
+def _registering_files() -> frozenset[Path]:
+    """The files that register a built-in method or a harness model: a run names its own in its identity."""
+    from harness.augment.registry import builtin_modules
+
+    methods = {_module_file(module) for module in builtin_modules().values()}
+    return frozenset({path for path in methods if path} | set(_harness_model_files().values()))
+
+
+def executed_files(modules: tuple[str, ...]) -> list[Path]:
+    """The harness files a run executes: the ``modules`` its task's runner imports and, transitively, every
+    harness module they import, less the files that register methods and models (named by the run's identity)
+    and the files that only describe a run (:data:`DESCRIBING`)."""
+    skipped = _registering_files() | {HARNESS / name for name in DESCRIBING}
+    seen: set[Path] = set()
+    todo = [path for path in map(_module_file, modules) if path is not None]
+    while todo:
+        path = todo.pop()
+        if path in seen or path in skipped:
+            continue
+        seen.add(path)
+        todo += _resolved_imports(path)
+    return sorted(seen)
+
+
+def executed_sources(modules: tuple[str, ...]) -> dict[str, str]:
+    """Per file of :func:`executed_files` (relative to the project root), its digest: what a record was made by."""
+    return {path.relative_to(HARNESS.parent).as_posix(): source_digest(path) for path in executed_files(modules)}
 
 
 def changed_files(recorded: dict[str, str], current: dict[str, str]) -> list[str]:
-    """The files whose code differs between a record's sources and the current ones (added and removed too)."""
-    return sorted(name for name in set(recorded) | set(current) if recorded.get(name) != current.get(name))
+    """The files of the run's code now (``current``) whose digest differs from the record's or that the record
+    lacks; files the record names that the run no longer executes are left out (their importer changed)."""
+    return sorted(name for name in current if recorded.get(name) != current[name])

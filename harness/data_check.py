@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.experiments import REHEARSAL
 from harness.fingerprint import CIFAR_FOLDERS, GENERATORS, IMAGE_SUFFIXES, find_cifar, index_lines
-from harness.orchestrate import Job
+from harness.jobs import Job
 from harness.paths import dataset_folder
 from harness.robustness.sets import ood_folder_candidates
 
@@ -157,7 +157,7 @@ def _status(name: str, root: Path, how: str, settings: dict[str, Any], tables: t
     return DataStatus(name, folder, how, state, counts, expected, tables)
 
 
-def check_plan_data(jobs: list[Job], protocols: dict[str, Any], scale: str, tables: dict[str, Any],
+def survey_plan_data(jobs: list[Job], protocols: dict[str, Any], scale: str, tables: dict[str, Any],
                     root: str | None, given: dict[str, str]) -> list[DataStatus]:
     """Every data set the plan's jobs read, once, with the tables that read it."""
     using: dict[str, dict[str, Any]] = {}

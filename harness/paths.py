@@ -55,10 +55,3 @@ def dataset_folder(name: str, root: str | Path | None, given: dict[str, str] | N
     if folder and (base / folder / marker).exists():
         return base / folder, f"{folder}/ under the data root"
     return base, "the data root"
-
-
-def job_data_root(name: str, overrides: dict) -> str | None:
-    """The ``data_root`` a job reading data set ``name`` is given: its folder (:func:`dataset_folder`), or the
-    command's ``--data-root`` unchanged where that is the folder (so that a plain layout plans as before)."""
-    folder, how = dataset_folder(name, overrides.get("data_root"), overrides.get("data"))
-    return overrides.get("data_root") if how == "the data root" else str(folder)

@@ -1,9 +1,10 @@
-"""Planning a command, in one step with one result: the tables and rows it selects, its candidates, the upstream
-runs they need, the jobs left out for what this machine lacks, and the finished runs made by other harness code.
-``run_all.py`` prints it (``--plan``), checks its data, runs it and reports it."""
+"""Planning a command, in one step with one result: its :class:`~harness.study.Study`, the tables and rows it
+selects, its candidates, the upstream runs they need, the jobs left out for what this machine lacks, and the
+finished runs made by other code. ``run_all.py`` prints it (``--plan``), checks its data, runs it and reports it."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,22 +14,21 @@ from harness import augment
 from harness.candidate import (Candidate, add_candidates, candidate_cost, describe, parse_candidate, profile_tables,
                                restrict_to_profile, with_file_params)
 from harness.devices import AUTO_WORKERS
-from harness.errors import HarnessError
+from harness.errors import DataNotFoundError, HarnessError
+from harness.expand import expand, with_upstream, without_missing_runtimes
 from harness.experiments import Table, load_protocols, load_tables, read_yaml, select_rows, select_tables
-from harness.io import read_json
-from harness.orchestrate import Cell, Job, expand, format_plan, with_upstream, without_missing_runtimes
+from harness.jobs import Cell, Job, cost_left
 from harness.paths import DATA_NAMES
-from harness.store import stale_reason
-from harness.train.files import RECORD
+from harness.store import read_record, stale_reason
+from harness.study import RunSettings, Study
+from harness.tasks import TASKS
 
 
 @dataclass
 class Plan:
     """What one command runs and reports."""
 
-    scale: str
-    protocols: dict[str, Any]
-    catalog: dict[str, Table]  # every table by id, with the candidates' rows
+    study: Study  # the scale, every table (with the candidates' rows), the protocols, the command's settings
     tables: list[Table]  # the selected ones
     jobs: list[Job]  # to run or reuse, upstream runs first
     cells: list[Cell]  # the selected tables' cells
@@ -36,7 +36,6 @@ class Plan:
     missing: dict[str, list[Job]] = field(default_factory=dict)  # left out, by what this machine lacks
     stale: list[Job] = field(default_factory=list)  # finished, but made by other harness code
     workers: str = ""  # how many data-loading processes the loader-pipeline jobs get ("" where none uses one)
-    overrides: dict[str, Any] = field(default_factory=dict)  # the command's settings every job took
 
     def describe(self, rerun_stale: bool) -> str:
         """What ``--plan`` prints: the jobs with status and cost, then the candidates', left-out and stale lines."""
@@ -73,8 +72,38 @@ def workers_line(args: argparse.Namespace, jobs: list[Job]) -> str:
 
 
 def stale_jobs(jobs: list[Job]) -> list[Job]:
-    """The finished jobs whose records were made by other harness code than this checkout's."""
-    return [job for job in jobs if job.status() == "finished" and stale_reason(read_json(job.run_dir / RECORD))]
+    """The finished jobs whose records were made by other code than this checkout's would run."""
+    return [job for job in jobs if job.status() == "finished" and stale_reason(read_record(job.run_dir))]
+
+
+def require_data(jobs: list[Job]) -> None:
+    """Fail, with the fix, if any unfinished job's data are missing (each distinct configuration checked once)."""
+    seen = set()
+    for job in jobs:
+        identity = (job.task, json.dumps(job.config, sort_keys=True, default=str))
+        if job.status() != "finished" and identity not in seen:
+            seen.add(identity)
+            try:
+                TASKS[job.task].require_data(job.config)
+            except DataNotFoundError as err:
+                raise DataNotFoundError(f"{err} (run_all.py --check-data lists every data set of the plan)") from None
+
+
+def format_plan(jobs: list[Job], cells: list[Cell]) -> str:
+    """The job list with status and estimated cost, then the rows that will stay empty and why."""
+    lines = [f"{'status':9s} {'job':16s} {'cost':>12s}  {'model':20s} {'method':10s} seed  rows"]
+    for job in jobs:
+        rows = "; ".join(f"{t}/{r}" for t, r, _ in job.cells)
+        cost = f"{job.cost:.2f} {job.cost_unit}"
+        needed = f" (needed by {', '.join(job.needed_by)})" if job.needed_by else ""
+        lines.append(f"{job.status():9s} {job.key:16s} {cost:>12s}  {job.config.get('model', ''):20s} "
+                     f"{job.config.get('method', ''):10s} {job.config.get('seed', ''):>4}  {rows}{needed}")
+    for cell in cells:
+        if cell.reason:
+            lines.append(f"{'-':9s} {'-':16s} {'':>12s}  {cell.table}/{cell.row}: {cell.reason}")
+    done = sum(job.status() == "finished" for job in jobs)
+    lines.append(f"{len(jobs)} jobs ({done} finished); left to run: {cost_left(jobs)} (rough estimate)")
+    return "\n".join(lines)
 
 
 def load_catalog(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Table]]:
@@ -142,13 +171,13 @@ def check_backbones_used(given: dict[str, str], jobs: list[Job], scale: str) -> 
                            "(there its rows train from scratch, or do not run)")
 
 
-def overrides_of(args: argparse.Namespace) -> dict[str, Any]:
-    """The command's settings every job takes (:meth:`harness.tasks.base.Task.configure`'s ``overrides``)."""
-    return {"backbones": given_backbones(args), "data": data_locations(args), "data_root": args.data_root,
-            "device": args.device, "num_workers": args.workers, "plugins": plugin_paths(args), "epochs": args.epochs,
-            "gpus_per_job": args.gpus_per_job,
-            "compile": args.compile, "input_pipeline": None if args.input_pipeline == "auto" else args.input_pipeline,
-            "precision": args.precision}
+def run_settings(args: argparse.Namespace) -> RunSettings:
+    """The command's settings every job takes (flags, checked)."""
+    return RunSettings(backbones=given_backbones(args), data=data_locations(args), data_root=args.data_root,
+                       device=args.device, num_workers=args.workers, plugins=tuple(plugin_paths(args)),
+                       epochs=args.epochs, gpus_per_job=args.gpus_per_job, compile=args.compile,
+                       input_pipeline=None if args.input_pipeline == "auto" else args.input_pipeline,
+                       precision=args.precision)
 
 
 def selected_tables(args: argparse.Namespace, catalog: dict[str, Table], protocols: dict[str, Any],
@@ -174,15 +203,12 @@ def make_plan(args: argparse.Namespace, protocols: dict[str, Any], catalog: dict
     tables = selected_tables(args, catalog, protocols, candidates)
     if download is not None:
         download(tables)
-    overrides = overrides_of(args)
-    check_backbone_rows(overrides["backbones"], tables)
-    jobs, cells = expand(tables, protocols, args.scale, args.results, seeds=args.seeds,
-                         rows=select_rows(tables, args.methods, args.rows), overrides=overrides, catalog=catalog)
+    study = Study(args.scale, protocols, catalog, args.results, run_settings(args))
+    check_backbone_rows(study.settings.backbones, tables)
+    jobs, cells = expand(study, tables, seeds=args.seeds, rows=select_rows(tables, args.methods, args.rows))
     if candidates and not args.tables:  # the profile's runs only; other rows are shown where they are cached
         jobs, cells, tables = restrict_to_profile(jobs, cells, tables)
-    check_backbones_used(overrides["backbones"], jobs, args.scale)
+    check_backbones_used(study.settings.backbones, jobs, args.scale)
     jobs, cells, missing = without_missing_runtimes(jobs, cells)
-    jobs = with_upstream(jobs, tables, catalog, protocols, args.scale, args.results, seeds=args.seeds,
-                         overrides=overrides)  # a table on its own: the runs its rows start from
-    return Plan(args.scale, protocols, catalog, tables, jobs, cells, candidates, missing, stale_jobs(jobs),
-                workers_line(args, jobs), overrides)
+    jobs = with_upstream(study, jobs, tables, seeds=args.seeds)  # a table on its own: the runs its rows start from
+    return Plan(study, tables, jobs, cells, candidates, missing, stale_jobs(jobs), workers_line(args, jobs))

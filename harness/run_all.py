@@ -12,18 +12,20 @@ from typing import Callable, NoReturn
 from harness.candidate import SPELLING
 from harness.cli import (INPUT_PIPELINE_CHOICES, INPUT_PIPELINE_HELP, PRECISION_HELP, HelpFormatter, parse_params,
                          run_cli)
-from harness.data_check import check_plan_data, root_origin
+from harness.data_check import root_origin, survey_plan_data
 from harness.devices import AUTO_WORKERS, PRECISIONS, parse_workers, visible_gpus
 from harness.errors import HarnessError
 from harness.experiments import SCALES, Table, paper_values
 from harness.fingerprint import forget_fingerprints
-from harness.io import read_json
 from harness.listing import DOWNLOADABLE, LISTS, listing
-from harness.orchestrate import Cell, Job, check_data, execute, results_lock, row_reason, set_aside
+from harness.expand import row_reason
+from harness.jobs import Cell, Job
 from harness.paths import DATA_NAMES, EXPERIMENTS, data_root, output_folder
-from harness.plan import Plan, left_out, load_catalog, make_plan
+from harness.plan import Plan, left_out, load_catalog, make_plan, require_data
 from harness.report import build_report, write_scales_index
-from harness.store import stale_reason, stored_runs, with_stored_runs
+from harness.report.stored import with_stored_runs
+from harness.schedule import execute
+from harness.store import read_record, results_lock, set_aside, stale_reason, stored_runs
 from harness.tasks import TASKS
 from harness.train.files import RECORD
 
@@ -218,12 +220,12 @@ def download(tables: list[Table], protocols: dict, scale: str, root: str | None)
 def report_builder(args: argparse.Namespace, plan: Plan) -> Callable[[], dict[str, Path]]:
     """What rebuilds the scale's report (``reports/<scale>/``) over every record of the scale: the selected
     tables as planned, every other table of the scale from its stored runs; then ``reports/index.html``."""
-    selected, protocols = {table.id for table in plan.tables}, plan.protocols
+    selected, study = {table.id for table in plan.tables}, plan.study
     others = [replace(t, rows=tuple(r for r in t.rows if not r.candidate))  # its records bring a candidate's rows
-              for t in plan.catalog.values() if t.id not in selected and args.scale in protocols[t.protocol]]
+              for t in study.catalog.values() if t.id not in selected and study.has_scale(t)]
     reasons = [Cell(t.id, row.name, None, reason=why) for t in others for row in t.rows
-               if (why := row_reason(row, protocols[t.protocol][args.scale], args.scale))]
-    order = list(plan.catalog)
+               if (why := row_reason(row, study.protocol(t), study.scale))]
+    order = list(study.catalog)
     paper = paper_values(args.experiments)
 
     def report() -> dict[str, Path]:
@@ -247,7 +249,7 @@ def prepare(args: argparse.Namespace, plan: Plan, rerun: list[Job]):
         if args.gpus != "auto":
             visible_gpus(args.gpus)  # a malformed list is an error even when nothing runs
         return None
-    check_data(jobs)
+    require_data(jobs)
     executor = make_executor(args)
     executor.check(jobs)
     return executor
@@ -266,7 +268,7 @@ def run_plan(args: argparse.Namespace, plan: Plan, rerun: list[Job], executor, r
     for job, aside in set_aside(damaged, "damaged"):
         print(f"  kept aside as {aside}; {job.key} runs again", flush=True)
     for job, aside in set_aside(rerun, "stale"):
-        print(f"stale: {job.key} ({stale_reason(read_json(aside / RECORD))}): kept aside as {aside.name}, runs again",
+        print(f"stale: {job.key} ({stale_reason(read_record(aside))}): kept aside as {aside.name}, runs again",
               flush=True)
     pending = sum(job.status() != "finished" for job in jobs)
     if pending:
@@ -292,8 +294,9 @@ def exit_status(args: argparse.Namespace, plan: Plan, outcome: dict, damaged: li
 
 def check_data_report(args: argparse.Namespace, plan: Plan) -> int:
     """``--check-data``: a line per data set of the plan; 0 when every one is usable, else 1."""
-    statuses = check_plan_data(plan.jobs, plan.protocols, args.scale, plan.catalog, args.data_root,
-                               plan.overrides["data"])
+    study = plan.study
+    statuses = survey_plan_data(plan.jobs, study.protocols, args.scale, study.catalog, args.data_root,
+                                dict(study.settings.data))
     print(f"data root: {data_root(args.data_root)} (from {root_origin(args.data_root)}); {args.scale} scale")
     for status in statuses:
         print(status.line())

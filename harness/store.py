@@ -1,25 +1,129 @@
-"""The results store: every finished run of a scale in the results folder, by the table cells it filled, and
-whether it is what this checkout would compute now.
+"""The results store: the only code that reads or writes run folders (``<results>/<scale>/<key>/``).
 
-A scale's report is built over the whole store, not only over the last command's plan: a cell whose planned run
-has not finished shows the newest record that filled it (made with other settings or other code, and marked so),
-and the rows of candidates profiled earlier come back from their records, without their plugin.
+A run folder holds what the scheduler asked (``job.json``), the run's own files (checkpoints, ``status.json``,
+``log.csv``) and its outcome: ``record.json`` when it finished, ``failure.json`` when it failed. Here: a run's
+status, the lock of a results folder, setting a folder aside, writing a job's description and its failure,
+every finished run of a scale (:func:`stored_runs`), and whether a record is what this checkout would compute
+now (:func:`stale_reason`).
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.code_identity import changed_files, current_sources
-from harness.experiments import Row, Table
-from harness.io import read_json
-from harness.orchestrate import Cell, Job, record_is_sound
-from harness.train.files import RECORD
+from harness.code_identity import changed_files, executed_sources
+from harness.io import atomic_write_json, read_json
+from harness.locks import hold_lock
+from harness.train.files import DAMAGED_NOTE, FAILURE, RECORD, STATUS
+
+if TYPE_CHECKING:
+    from harness.jobs import Job
 
 JOB_FILE = "job.json"  # what the orchestrator asked the run to do: task, configuration, the cells it fills
+JOB_LOG = "job.log"
+RESULTS_LOCK = ".lock"
+
+
+def record_is_sound(path: Path) -> bool:
+    """Whether a ``record.json`` reads back as a finished run's record (not truncated, not another file); read
+    once per version of the file."""
+    stat = path.stat()
+    return _sound(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4096)
+def _sound(path: str, mtime_ns: int, size: int) -> bool:
+    record = read_json(Path(path))
+    return isinstance(record, dict) and record.get("status") == "finished" and "config" in record
+
+
+def run_status(run_dir: Path) -> str:
+    """``finished``, ``damaged`` (a record that does not read back), ``failed``, ``partial`` (checkpointed) or
+    ``pending``."""
+    if (run_dir / RECORD).is_file():
+        return "finished" if record_is_sound(run_dir / RECORD) else "damaged"
+    if (run_dir / FAILURE).is_file():
+        return "failed"
+    if (run_dir / STATUS).is_file():  # written with each checkpoint by every task
+        return "partial"
+    return "pending"
+
+
+def run_progress(run_dir: Path) -> str:
+    """``epoch 3/10`` (or the task's own unit) from the run's status file, or ``starting``."""
+    try:
+        status = json.loads((run_dir / STATUS).read_text())
+        return f"{status.get('unit', 'epoch')} {status['epoch']}/{status['epochs']}"
+    except (OSError, ValueError, KeyError):
+        return "starting"
+
+
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    """The run's record, or None where it has none (or it does not read back)."""
+    return read_json(run_dir / RECORD)
+
+
+def results_lock(results: Path):
+    """One orchestrator per results folder: a second one is refused with a clear message."""
+    return hold_lock(Path(results) / RESULTS_LOCK, "run_all.py", "wait for it to finish or use --results elsewhere")
+
+
+def set_aside(jobs: list["Job"], why: str) -> list[tuple["Job", Path]]:
+    """Move the folder of each job aside (``<key>.<why>-<time>``, never deleted) so that it runs again from
+    nothing: ``damaged`` records (a note left in its place lets the report say why) or ``stale`` ones (made by other
+    harness code: the report still reads the record kept aside); (job, where its folder went) for each."""
+    moved = []
+    for job in jobs:
+        aside = job.run_dir.with_name(f"{job.run_dir.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(job.run_dir, aside)
+        if why == "damaged":
+            atomic_write_json(job.run_dir / DAMAGED_NOTE, {"damaged": str(aside / RECORD), "kept_aside_as": str(aside)})
+        moved.append((job, aside))
+    return moved
+
+
+def executed_code(task: str) -> dict[str, str]:
+    """The digests of the files a run of ``task`` executes (:func:`harness.code_identity.executed_files`)."""
+    from harness.tasks import TASKS
+
+    return _run_code(TASKS[task].runtime_modules)
+
+
+@lru_cache(maxsize=None)
+def _run_code(modules: tuple[str, ...]) -> dict[str, str]:
+    return executed_sources(modules)
+
+
+def prepare_run(job: "Job") -> None:
+    """Write what a worker reads (``job.json``, with the code the run executes), clear an earlier failure, and
+    mark the start in the job's log."""
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(job.run_dir / JOB_FILE, {"task": job.task, "config": job.config, "key": job.key,
+                                               "cells": job.cells, "harness_code": executed_code(job.task)})
+    (job.run_dir / FAILURE).unlink(missing_ok=True)
+    with open(job.run_dir / JOB_LOG, "a") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start ({job.status()}) ===\n")
+
+
+def record_failure(job: "Job", error_type: str, error: str, **details) -> None:
+    """Write the job's ``failure.json`` (the report and the next command read why it failed)."""
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(job.run_dir / FAILURE, {"status": "failed", "error_type": error_type, "error": error,
+                                              "config": job.config, "config_hash": job.key, **details})
+
+
+def record_crash(job: "Job", how: str) -> None:
+    """A job that ended without writing failure.json (killed, out of memory, cancelled...) is recorded here."""
+    if (job.run_dir / FAILURE).is_file() or (job.run_dir / RECORD).is_file():
+        return
+    log = job.run_dir / JOB_LOG
+    log_tail = log.read_text(errors="replace").splitlines()[-30:] if log.is_file() else []
+    record_failure(job, "WorkerExit", how, log_tail=log_tail)
 
 
 @dataclass(frozen=True)
@@ -31,11 +135,6 @@ class StoredRun:
     config: dict[str, Any]
     cells: tuple[tuple[str, str, int], ...]  # (table, row, seed) it was run for
     finished_at: float  # its record's modification time
-
-    def as_job(self, scale: str) -> Job:
-        """The run as the report reads a job (its folder's record)."""
-        return Job(self.folder.name, self.task, scale, self.config, self.folder, 0, 0.0, "",
-                   cells=[tuple(cell) for cell in self.cells])
 
 
 def stored_runs(results: Path, scale: str) -> list[StoredRun]:
@@ -52,78 +151,15 @@ def stored_runs(results: Path, scale: str) -> list[StoredRun]:
 
 
 def stale_reason(record: dict[str, Any], current: dict[str, str] | None = None) -> str | None:
-    """Why a record was made by other harness code than this checkout's (None: the same code)."""
+    """Why a record was made by other code than this checkout's would run (None: the same code): the files its
+    task's run executes (``current``: by default, this checkout's) whose digests differ from the record's."""
     git = record.get("git") or {}
     made_by = (git.get("commit") or "an unknown commit")[:7] + ("+dirty" if git.get("dirty") else "")
     if "harness_code" not in record:
         return f"made by {made_by}, before records named their code"
-    changed = changed_files(record["harness_code"], current if current is not None else current_sources())
+    changed = changed_files(record["harness_code"],
+                            current if current is not None else executed_code(record.get("task", "classification")))
     if not changed:
         return None
     shown = ", ".join(changed[:3]) + (f" (+{len(changed) - 3} more)" if len(changed) > 3 else "")
     return f"made by {made_by}; changed since: {shown}"
-
-
-def _flat(config: dict[str, Any]) -> dict[str, Any]:
-    """A job's configuration with a nested training run (``train``) lifted to the top level."""
-    return {**{k: v for k, v in config.items() if k != "train"}, **config.get("train", {})}
-
-
-IGNORED = {"data_root", "device", "num_workers", "plugins", "labels", "compile", "download", "init_from",
-           "backbone_checkpoint"}  # where and how a run executed: never a difference in what it computed
-
-
-def settings_difference(stored: dict[str, Any], planned: dict[str, Any]) -> list[str]:
-    """The settings in which a stored run differs from the planned one (``code`` where its method or model code
-    does; ``backbone_key`` where it starts from another run)."""
-    stored, planned = _flat(stored), _flat(planned)
-    return sorted(k for k in set(stored) | set(planned)
-                  if k not in IGNORED and json.dumps(stored.get(k), sort_keys=True, default=str)
-                  != json.dumps(planned.get(k), sort_keys=True, default=str))
-
-
-def substitute_note(run: StoredRun, planned: Job) -> str:
-    """What a cell shows instead of its planned run, and how that run differs."""
-    differs = settings_difference(run.config, planned.config)
-    what = "other method or model code" if "code" in differs else "other settings"
-    listed = ", ".join(differs) if differs else "the identity's formula"
-    return f"{what} than this plan's run ({listed} differ; job {planned.key} is {planned.status()})"
-
-
-def _newest_by_cell(runs: list[StoredRun]) -> dict[tuple[str, str, int], StoredRun]:
-    newest = {}
-    for run in runs:  # oldest first: a later run replaces an earlier one
-        for cell in run.cells:
-            newest[cell] = run
-    return newest
-
-
-def _recorded_row(run: StoredRun, name: str) -> Row:
-    """A table row known only from its records (a candidate profiled earlier): its method and parameters."""
-    config = run.config.get("train", run.config)
-    return Row(name=name, method=config.get("method"), params=dict(config.get("method_params", {})), candidate=True)
-
-
-def with_stored_runs(tables: list[Table], cells: list[Cell], runs: list[StoredRun],
-                     scale: str) -> tuple[list[Table], list[Cell]]:
-    """The report's tables and cells over the whole store: each planned cell whose run has not finished filled by
-    the newest stored run of that cell (with a note), the stored cells the plan does not have (other seeds,
-    candidates profiled earlier) added, and the rows those candidates need added to their tables."""
-    newest = _newest_by_cell(runs)
-    merged, planned = [], set()
-    for cell in cells:
-        planned.add((cell.table, cell.row, cell.seed))
-        stored = newest.get((cell.table, cell.row, cell.seed))
-        if cell.job is not None and cell.job.status() in ("pending", "partial", "failed") and stored is not None:
-            cell = replace(cell, job=stored.as_job(scale), note=substitute_note(stored, cell.job))
-        merged.append(cell)
-    by_id = {table.id: table for table in tables}
-    added: dict[str, dict[str, Row]] = {}
-    for (table_id, row, seed), run in newest.items():
-        if (table_id, row, seed) in planned or table_id not in by_id:
-            continue
-        merged.append(Cell(table_id, row, seed, job=run.as_job(scale)))
-        if row not in {r.name for r in by_id[table_id].rows} and by_id[table_id].candidate is not None:
-            added.setdefault(table_id, {}).setdefault(row, _recorded_row(run, row))
-    extended = [replace(t, rows=t.rows + tuple(added[t.id].values())) if t.id in added else t for t in tables]
-    return extended, merged

@@ -48,3 +48,20 @@ def cifar10_first_images(folder: Path, train_per_class: int, test_per_class: int
         tar.extractall(extracted, members=[m for m in tar.getmembers() if m.isfile() and early(m.name)],
                        filter="data")
     return extracted
+
+
+def make_study(tables, protocols: dict, scale: str, results: Path, catalog: dict | None = None, **settings):
+    """A :class:`~harness.study.Study` over ``tables`` (the catalog, unless given) with these run settings."""
+    from harness.study import RunSettings, Study
+
+    settings = {k: tuple(v) if k == "plugins" else v for k, v in settings.items()}
+    return Study(scale, protocols, catalog or {t.id: t for t in tables}, Path(results), RunSettings(**settings))
+
+
+def expand_tables(tables, protocols: dict, scale: str, results: Path, *, seeds=None, rows=None, catalog=None,
+                  **settings):
+    """The jobs and cells of ``tables`` at ``scale`` (:func:`harness.expand.expand` over :func:`make_study`)."""
+    from harness.expand import expand
+
+    return expand(make_study(tables, protocols, scale, results, catalog, **settings), list(tables), seeds=seeds,
+                  rows=rows)

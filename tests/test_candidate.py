@@ -13,11 +13,12 @@ import pytest
 
 from harness import augment
 from harness.candidate import add_candidates, parse_candidate, restrict_to_profile, with_file_params
-from harness.code_identity import harness_sources
 from harness.errors import HarnessError
 from harness.experiments import load_protocols, load_tables, paper_values
-from harness.orchestrate import expand
 from harness.report import build_report
+from harness.store import executed_code
+
+from conftest import expand_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILED = {"T3_imagenet_r50", "T5_cifar100_pyr200", "T7_cifar10_pyr200", "T9_wsol_cub", "T9_wsol_imagenet",
@@ -53,7 +54,7 @@ def plan(scale: str, *candidates: str, seeds=None, tmp_path: Path, restrict: boo
     protocols = load_protocols()
     catalog = add_candidates(load_tables(protocols=protocols), [parse_candidate(c) for c in candidates], protocols, scale)
     tables = [t for t in catalog.values() if scale in protocols[t.protocol]]
-    jobs, cells = expand(tables, protocols, scale, tmp_path / "results", seeds=seeds, catalog=catalog)
+    jobs, cells = expand_tables(tables, protocols, scale, tmp_path / "results", seeds=seeds, catalog=catalog)
     if restrict:
         jobs, cells, tables = restrict_to_profile(jobs, cells, tables)
     return tables, jobs, cells
@@ -102,7 +103,7 @@ def write_records(jobs, seed_shift: float = 0.0) -> dict[str, float]:
         job.run_dir.mkdir(parents=True, exist_ok=True)
         (job.run_dir / "record.json").write_text(json.dumps({
             "status": "finished", "task": job.task, "config": job.config, "best": metrics, "last": metrics,
-            "wall_time_s": 1.0, "git": {"commit": "abc", "dirty": False}, "harness_code": harness_sources(), "packages": {},
+            "wall_time_s": 1.0, "git": {"commit": "abc", "dirty": False}, "harness_code": executed_code("classification"), "packages": {},
             "hardware": {"device": "cpu", "cpu_count": 2}}))
     return figures
 

@@ -160,7 +160,7 @@ def test_missing_java_and_missing_coco_are_said_in_one_line(tmp_path, monkeypatc
     with pytest.raises(DataNotFoundError, match="lacks the image folder"):
         locate_coco(tmp_path)
     monkeypatch.setattr(scoring.shutil, "which", lambda name: None)
-    TASKS["captioning"].check_data({"dataset": "synthetic"})  # no Java is no data problem: run_all.py leaves the jobs out
+    TASKS["captioning"].require_data({"dataset": "synthetic"})  # no Java is no data problem: run_all.py leaves the jobs out
     assert TASKS["captioning"].missing_runtime({"dataset": "synthetic"}) == "needs a Java runtime: apt install default-jre-headless"
     with pytest.raises(HarnessError, match="Java runtime.*apt install default-jre-headless"):
         scoring.require_java()  # a captioning job started all the same (python -m harness.worker) stops so
@@ -187,11 +187,11 @@ def test_an_interrupted_run_resumes_to_the_same_figures(tmp_path, data_root):
 
 def test_captioning_jobs_start_from_table_3_runs_and_share_them_across_tables(tmp_path):
     from harness.experiments import load_protocols, load_tables, select_tables
-    from harness.orchestrate import expand
+    from conftest import expand_tables
 
     tables, protocols = load_tables(), load_protocols()
-    jobs, cells = expand(select_tables(tables, ["10", "A1", "1"]), protocols, "paper", tmp_path, catalog=tables)
-    t3 = {c.row: c.job.key for c in expand([tables["T3_imagenet_r50"]], protocols, "paper", tmp_path)[1] if c.job}
+    jobs, cells = expand_tables(select_tables(tables, ["10", "A1", "1"]), protocols, "paper", tmp_path, catalog=tables)
+    t3 = {c.row: c.job.key for c in expand_tables([tables["T3_imagenet_r50"]], protocols, "paper", tmp_path)[1] if c.job}
     captioning = [j for j in jobs if j.task == "captioning"]
     assert len(captioning) == 4  # one per method, shared by Table 10, Table A1 and Table 1
     for job in captioning:

@@ -124,7 +124,7 @@ def test_every_spec_key_the_readme_names_is_accepted_and_gpus_and_sync_bn_take_e
     import re
 
     from harness.experiments import ROW_KEYS, SCALE_KEYS, TABLE_KEYS, load_protocols, load_table
-    from harness.orchestrate import expand
+    from conftest import expand_tables
     from test_orchestrate import TINY, write_table
 
     named = {m.group(1) for line in readme_lines() for m in re.finditer(r"`([a-z_]+): [\w./]+`", line)}  # `key: value`
@@ -135,7 +135,7 @@ def test_every_spec_key_the_readme_names_is_accepted_and_gpus_and_sync_bn_take_e
     (tmp_path / "protocols.yaml").write_text(yaml.safe_dump({"tiny": {"smoke": dict(TINY["tiny"]["smoke"], gpus=2, sync_bn=True)}}))
     protocols = load_protocols(tmp_path / "protocols.yaml")
     table = load_table(write_table(tmp_path, "  - {name: Baseline, method: none}\n"), protocols)
-    job = expand([table], protocols, "smoke", tmp_path / "results")[0][0]
+    job = expand_tables([table], protocols, "smoke", tmp_path / "results")[0][0]
     assert (job.config["world_size"], job.config["sync_bn"], job.processes) == (2, True, 2)
 
 

@@ -224,12 +224,12 @@ def test_detection_jobs_fine_tune_table_3_runs(scale, tmp_path):
     """Every detection row waits for the Table 3 run of its method; Table 1's Det row shares Table 10's
     Faster R-CNN runs; fine-tuning the best instead of the last checkpoint is another job."""
     from harness.experiments import load_protocols, load_tables, select_tables
-    from harness.orchestrate import expand
+    from conftest import expand_tables
 
     tables, protocols = load_tables(), load_protocols()
     chosen = select_tables(tables, ["10", "1"])
-    jobs, cells = expand(chosen, protocols, scale, tmp_path, catalog=tables)
-    t3 = {c.row: c.job.key for c in expand([tables["T3_imagenet_r50"]], protocols, scale, tmp_path)[1] if c.job}
+    jobs, cells = expand_tables(chosen, protocols, scale, tmp_path, catalog=tables)
+    t3 = {c.row: c.job.key for c in expand_tables([tables["T3_imagenet_r50"]], protocols, scale, tmp_path)[1] if c.job}
     detection = [j for j in jobs if j.task == "detection"]
     assert len(detection) == 8  # 4 methods x (Faster R-CNN, SSD)
     for job in detection:
@@ -238,7 +238,7 @@ def test_detection_jobs_fine_tune_table_3_runs(scale, tmp_path):
     shared_runs = {c.job.key for c in cells if c.table == "T1_overview_det"}
     assert shared_runs == {c.job.key for c in cells if c.table == "T10_det_faster_rcnn"}
     best = {name: {**scales, scale: {**scales[scale], "backbone_checkpoint": "best"}} for name, scales in protocols.items()}
-    best_jobs, _ = expand([tables["T10_det_ssd"]], best, scale, tmp_path, catalog=tables)
+    best_jobs, _ = expand_tables([tables["T10_det_ssd"]], best, scale, tmp_path, catalog=tables)
     assert {j.key for j in best_jobs}.isdisjoint(j.key for j in detection)
     assert all(j.config["backbone_checkpoint"].endswith("best_model.pt") for j in best_jobs)
 

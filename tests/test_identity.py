@@ -12,11 +12,11 @@ import yaml
 from harness.errors import HarnessError
 from harness.experiments import load_table
 from harness.fingerprint import data_fingerprint, forget_fingerprints
-from harness.orchestrate import expand
 from harness.run_all import main as run_all
 from harness.train import RunConfig, Trainer
 
 from test_orchestrate import TINY, tiny_experiments, write_table
+from conftest import expand_tables
 
 CIFAR = {"tiny": {"smoke": dict(TINY["tiny"]["smoke"], dataset="cifar10", epochs=1, batch_size=20)}}
 
@@ -34,7 +34,7 @@ def save_cifar(folder: Path, train: int, test: int, seed: int = 0) -> Path:
 def plan(tmp_path: Path, root: Path):
     forget_fingerprints()
     table = load_table(write_table(tmp_path, "  - {name: Baseline, method: none}\n"), CIFAR)
-    return expand([table], CIFAR, "smoke", tmp_path / "results", overrides={"data_root": str(root), "device": "cpu"})[0]
+    return expand_tables([table], CIFAR, "smoke", tmp_path / "results", data_root=str(root), device="cpu")[0]
 
 
 def test_other_data_make_another_run_and_the_record_names_its_data(tmp_path):
@@ -118,9 +118,9 @@ def test_transfer_rows_name_the_network_that_ran_not_the_papers(scale, tmp_path)
     protocols = load_protocols()
     catalog = load_tables(protocols=protocols)
     tables = [t for t in catalog.values() if t.task in ("detection", "captioning", "robustness") and scale in protocols[t.protocol]]
-    jobs = expand(tables, protocols, scale, tmp_path, catalog=catalog, overrides={"data_root": str(tmp_path)})[0]
-    backbones = {j.key: j for j in expand(list(catalog.values()), protocols, scale, tmp_path, catalog=catalog,
-                                          overrides={"data_root": str(tmp_path)})[0]}
+    jobs = expand_tables(tables, protocols, scale, tmp_path, catalog=catalog, data_root=str(tmp_path))[0]
+    backbones = {j.key: j for j in expand_tables(list(catalog.values()), protocols, scale, tmp_path, catalog=catalog,
+                                          data_root=str(tmp_path))[0]}
     assert jobs and {j.task for j in jobs} == {"detection", "captioning", "robustness"}
     for job in jobs:
         ran = backbones[job.config["backbone_key"]].config
@@ -142,3 +142,100 @@ def test_records_name_the_packages_that_compute_their_metrics_and_the_report_say
     assert "mmdet" not in package_versions()  # a classification record lists the training stack only
     note = TASKS["captioning"].measured_note
     assert "FROZEN" in note and "stevehuanghe/image_captioning" in note
+
+
+def every_task_s_jobs(tmp_path: Path) -> dict[str, list]:
+    """The smoke plan of every table, by task: at least one job of each task (Table 12 and Figure 5 add the OOD
+    and occlusion evaluations to FGSM)."""
+    from harness.experiments import load_protocols, load_tables
+
+    protocols = load_protocols()
+    catalog = load_tables(protocols=protocols)
+    jobs = expand_tables(list(catalog.values()), protocols, "smoke", tmp_path, catalog=catalog)[0]
+    by_task: dict[str, list] = {}
+    for job in jobs:
+        by_task.setdefault(job.task, []).append(job)
+    assert set(by_task) == {"classification", "localization", "detection", "captioning", "robustness"}
+    assert {j.config["evaluation"] for j in by_task["robustness"]} == {"fgsm", "ood", "occlusion"}
+    return by_task
+
+
+def identity_of(job) -> tuple[dict, bool]:
+    """(what the job's key is the digest of, whether compactly): a training run's RunConfig, else its task's
+    declared identity."""
+    from harness.tasks import TASKS
+
+    if job.task == "classification":
+        return RunConfig.from_dict(job.config).hashed_part(), True
+    return TASKS[job.task].identity.part(job.config), False
+
+
+def test_every_task_names_its_runs_through_the_one_key_helper(tmp_path):
+    from harness.identity import run_key
+
+    for task, jobs in every_task_s_jobs(tmp_path).items():
+        for job in jobs:
+            part, compact = identity_of(job)
+            assert job.key == run_key(part, compact=compact), (task, job.cells)
+    sources = "".join(path.read_text() for path in (Path(__file__).parents[1] / "harness" / "tasks").glob("*.py"))
+    assert "json.dumps" not in sources and "sort_keys" not in sources  # no task hashes a configuration by hand
+
+
+def changed(value):
+    """Another value of the same kind."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return "best" if value == "last" else value + "-other"
+    if isinstance(value, list):
+        return value + [value[-1] if value else 1]
+    if isinstance(value, dict):  # a training run's configuration: another seed
+        return {**value, "seed": value["seed"] + 1} if "seed" in value else {**value, "other": 1}
+    return "other"
+
+
+def test_each_field_a_task_s_identity_reads_changes_its_key_and_a_field_declared_nowhere_stops_the_plan(tmp_path):
+    from harness.identity import Derived, UndeclaredField
+    from harness.tasks import TASKS
+
+    for task, jobs in every_task_s_jobs(tmp_path).items():
+        if task == "classification":
+            continue  # RunConfig: tests/test_trainer.py and the key snapshot
+        identity = TASKS[task].identity
+        for job in jobs:
+            for name, entry in identity.fields.items():
+                for source in entry.sources if isinstance(entry, Derived) else (entry,):
+                    if source not in job.config:
+                        continue
+                    other = {**job.config, source: changed(job.config[source])}
+                    if isinstance(entry, Derived) and entry.compute(other) == entry.compute(job.config):
+                        continue  # a source that counts only in some cases (a file backbone's planned run)
+                    assert identity.key(other) != job.key, (task, name, source)
+            with pytest.raises(UndeclaredField, match="new_setting"):
+                identity.key({**job.config, "new_setting": 1})
+
+
+@pytest.mark.parametrize("table", ["T11_fgsm", "T12_ood", "T10_det_ssd", "T10_caption_nic"])
+def test_an_evaluation_from_a_given_file_is_named_by_the_data_it_reads(table, tmp_path, monkeypatch):
+    """A network given as a file (--backbone) is named by the file's digest: the data the job reads and the network
+    it builds must be in its key too, or a rerun on other data reports the first data's figures."""
+    import harness.fingerprint
+    from harness.experiments import load_protocols, load_tables
+
+    protocols = load_protocols()
+    catalog = load_tables(protocols=protocols)
+    chosen = [t for t in catalog.values() if t.id.startswith(table)]
+    weights = tmp_path / "cutmix.pth"
+    weights.write_bytes(b"weights")
+
+    def keys(data: str) -> dict:
+        monkeypatch.setattr(harness.fingerprint, "_fingerprint", lambda dataset, root: f"{dataset}:{data}")
+        jobs = expand_tables(chosen, protocols, "smoke", tmp_path, catalog=catalog,
+                             backbones={"CutMix": str(weights)})[0]
+        return {job.cells[0][1]: job.key for job in jobs if job.config.get("backbone_file")}
+
+    full, half = keys("full"), keys("half of the validation images")
+    assert set(full) == {"CutMix"} and full["CutMix"] != half["CutMix"]
+    assert keys("full") == full  # the same file on the same data: the same run

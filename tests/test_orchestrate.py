@@ -16,7 +16,11 @@ from harness import augment
 from harness.errors import HarnessError, SpecError
 from harness.experiments import load_protocols, load_table, load_tables, paper_values
 from harness.executors.local import LocalExecutor
-from harness.orchestrate import execute, expand, results_lock, with_upstream
+from harness.expand import with_upstream
+from harness.schedule import execute
+from harness.store import results_lock
+
+from conftest import expand_tables, make_study
 from harness.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,8 +68,8 @@ def test_paper_plan_lists_every_row_of_tables_3_to_7(tmp_path):
 
 def tiny_jobs(tmp_path, data_root, rows, plugins=()):
     table = load_table(write_table(tmp_path, rows), TINY)
-    overrides = {"data_root": str(data_root), "device": "cpu", "plugins": list(plugins)}
-    return table, *expand([table], TINY, "smoke", tmp_path / "results", overrides=overrides)
+    return table, *expand_tables([table], TINY, "smoke", tmp_path / "results", data_root=str(data_root), device="cpu",
+                                 plugins=plugins)
 
 
 def test_cache_failure_isolation_and_report(tmp_path, data_root):
@@ -127,7 +131,8 @@ def test_lock_refuses_a_second_run(tmp_path):
 
 
 def test_jobs_wait_for_their_dependencies_and_fail_when_one_cannot_finish(tmp_path):
-    from harness.orchestrate import Job, next_ready
+    from harness.jobs import Job
+    from harness.schedule import next_ready
 
     def job(key, depends_on=()):
         return Job(key, "classification", "smoke", {}, tmp_path / key, 1, 0.0, "?", depends_on=list(depends_on))
@@ -223,7 +228,7 @@ def test_a_run_folder_is_owned_by_one_process(tmp_path, data_root):
 def test_mini_scale_runs_only_its_rows_with_three_seeds(tmp_path):
     protocols = load_protocols()
     table = load_tables(protocols=protocols)["T7_cifar10_pyr200"]
-    jobs, cells = expand([table], protocols, "mini", tmp_path)
+    jobs, cells = expand_tables([table], protocols, "mini", tmp_path)
     assert sorted({j.cells[0][1] for j in jobs}) == ["Baseline", "CutMix", "Cutout", "Mixup a=1.0"] and len(jobs) == 12
     assert {j.config["model"] for j in jobs} == {"resnet20_cifar"} and {j.config["train_subset"] for j in jobs} == {2000}
     skipped = next(c for c in cells if c.row == "Manifold Mixup a=1.0")
@@ -263,9 +268,9 @@ def test_gpus_come_from_the_flag_the_environment_or_nvidia_smi(monkeypatch, caps
 def test_one_job_per_gpu_each_pinned_to_its_own(tmp_path, monkeypatch):
     """A fake device list of two GPUs and five jobs: never more than two at once, never two on one GPU, and a
     GPU is given again when its job ends."""
-    from harness import orchestrate
+    from harness import schedule
     from harness.executors import local
-    from harness.orchestrate import Job
+    from harness.jobs import Job
 
     running: dict[str, str] = {}
     given: list[tuple[str, str, set[str]]] = []
@@ -296,8 +301,8 @@ def test_one_job_per_gpu_each_pinned_to_its_own(tmp_path, monkeypatch):
         return FakeWorker(job)
 
     monkeypatch.setattr(local.worker, "start", fake_start)
-    monkeypatch.setattr(orchestrate.time, "sleep", lambda seconds: None)
-    outcome = orchestrate.execute(jobs, LocalExecutor(8, ["3", "5"]), progress=False)
+    monkeypatch.setattr(schedule.time, "sleep", lambda seconds: None)
+    outcome = schedule.execute(jobs, LocalExecutor(8, ["3", "5"]), progress=False)
     assert len(outcome["finished"]) == 5 and outcome["failed"] == []
     assert {gpu for _, gpu, _ in given} == {"3", "5"} and max(len(at_once) for _, _, at_once in given) == 2
     assert [gpu for _, gpu, _ in given[:2]] == ["3", "5"]
@@ -315,7 +320,7 @@ def test_a_pinned_worker_sees_only_its_gpu(tmp_path, data_root):
 def test_a_multi_gpu_job_gets_as_many_gpus_none_shared(tmp_path):
     """The local executor's GPU book-keeping for data-parallel jobs (a fake device list of three GPUs)."""
     from harness.errors import HarnessError
-    from harness.orchestrate import Job
+    from harness.jobs import Job
 
     def job(key: str, processes: int) -> Job:
         return Job(key, "classification", "smoke", {"world_size": processes}, tmp_path / key, 1, 0.0, "?")
@@ -340,10 +345,10 @@ def test_a_forced_device_pipeline_that_cannot_run_is_refused_when_planned(tmp_pa
     (tmp_path / "protocols.yaml").write_text(yaml.safe_dump({"tiny": {"smoke": dict(TINY["tiny"]["smoke"], input_pipeline="device")}}))
     protocols = load_protocols(tmp_path / "protocols.yaml")
     plain = load_table(write_table(tmp_path, "  - {name: Baseline, method: none}\n"), protocols)
-    assert expand([plain], protocols, "smoke", tmp_path / "results")[0][0].config["input_pipeline"] == "device"
+    assert expand_tables([plain], protocols, "smoke", tmp_path / "results")[0][0].config["input_pipeline"] == "device"
     policy = load_table(write_table(tmp_path, "  - {name: Baseline, method: none, data_policy: autoaugment}\n"), protocols)
     with pytest.raises(HarnessError, match="data_policy autoaugment\\): use input_pipeline loader"):
-        expand([policy], protocols, "smoke", tmp_path / "results")
+        expand_tables([policy], protocols, "smoke", tmp_path / "results")
 
 
 @pytest.mark.parametrize("scale", ["smoke", "paper"])
@@ -351,8 +356,8 @@ def test_a_table_on_its_own_plans_the_upstream_runs_its_rows_need_and_only_those
     protocols = load_protocols()
     catalog = load_tables(protocols=protocols)
     t10 = [t for t in catalog.values() if t.id.startswith("T10_")]
-    jobs, _ = expand(t10, protocols, scale, tmp_path, catalog=catalog)
-    planned = with_upstream(jobs, t10, catalog, protocols, scale, tmp_path)
+    jobs, _ = expand_tables(t10, protocols, scale, tmp_path, catalog=catalog)
+    planned = with_upstream(make_study(t10, protocols, scale, tmp_path, catalog), jobs, t10)
     upstream = [job for job in planned if job not in jobs]
     assert sorted(row for job in upstream for _, row, _ in job.cells) == sorted(["Baseline", "Mixup", "Cutout", "CutMix"] * len(protocols["imagenet"][scale]["seeds"]))
     assert all(job.cells[0][0] == "T3_imagenet_r50" and set(job.needed_by) == {t.id for t in t10} for job in upstream)
@@ -363,5 +368,5 @@ def test_a_table_on_its_own_plans_the_upstream_runs_its_rows_need_and_only_those
 def test_a_table_with_no_upstream_plans_nothing_more(tmp_path):
     protocols = load_protocols()
     catalog = load_tables(protocols=protocols)
-    jobs, _ = expand([catalog["T7_cifar10_pyr200"]], protocols, "smoke", tmp_path, catalog=catalog)
-    assert with_upstream(jobs, [catalog["T7_cifar10_pyr200"]], catalog, protocols, "smoke", tmp_path) == jobs
+    jobs, _ = expand_tables([catalog["T7_cifar10_pyr200"]], protocols, "smoke", tmp_path, catalog=catalog)
+    assert with_upstream(make_study([], protocols, "smoke", tmp_path, catalog), jobs, [catalog["T7_cifar10_pyr200"]]) == jobs

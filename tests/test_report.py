@@ -10,11 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.code_identity import harness_sources
 from harness.experiments import load_protocols, load_tables, paper_values
-from harness.orchestrate import expand
 from harness.report import build_report
 from harness.report.summary import format_summary_row, std_units, table_summary
+from harness.store import executed_code
+
+from conftest import expand_tables
 
 REPORT_TABLES = ("T3_imagenet_r50", "T5_cifar100_pyr200", "T7_cifar10_pyr200", "F3a_cutmix_alpha")
 
@@ -22,7 +23,7 @@ REPORT_TABLES = ("T3_imagenet_r50", "T5_cifar100_pyr200", "T7_cifar10_pyr200", "
 def fixture_run(tmp_path: Path):
     protocols = load_protocols()
     tables = [t for t in load_tables(protocols=protocols).values() if t.id in REPORT_TABLES]
-    jobs, cells = expand(tables, protocols, "smoke", tmp_path / "results")
+    jobs, cells = expand_tables(tables, protocols, "smoke", tmp_path / "results")
     return tables, jobs, cells
 
 
@@ -33,7 +34,7 @@ def write_record(job, index: int) -> None:
     (job.run_dir / "record.json").write_text(json.dumps({
         "status": "finished", "config": job.config, "curve": curve, "best": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")},
         "last": {k: curve[-1][k] for k in ("epoch", "top1_err", "top5_err")}, "wall_time_s": 3.0,
-        "git": {"commit": "abc", "dirty": False}, "harness_code": harness_sources(), "packages": {"torch": "2"},
+        "git": {"commit": "abc", "dirty": False}, "harness_code": executed_code("classification"), "packages": {"torch": "2"},
         "hardware": {"device": "cpu", "cpu_count": 2}}))
 
 
@@ -67,7 +68,7 @@ def test_report_renders_from_fixture_records(tmp_path):
 def test_a_rehearsal_report_compares_nothing_with_the_paper_and_names_its_stand_ins(tmp_path):
     protocols = load_protocols()
     tables = [t for t in load_tables(protocols=protocols).values() if t.id in ("T3_imagenet_r50", "T6_cifar100_light")]
-    jobs, cells = expand(tables, protocols, "rehearsal", tmp_path / "results")
+    jobs, cells = expand_tables(tables, protocols, "rehearsal", tmp_path / "results")
     for index, job in enumerate(jobs):
         write_record(job, index)
     markdown = build_report(tables, jobs, cells, paper_values(), "rehearsal", tmp_path / "reports")["markdown"].read_text()
@@ -266,7 +267,7 @@ def test_a_mini_comparison_shows_each_seed_and_both_standard_errors(tmp_path):
     (unpaired: not shown; paired: shown), and each run's best, last and clean fit is listed."""
     protocols = load_protocols()
     table = load_tables(protocols=protocols)["T7_cifar10_pyr200"]
-    jobs, cells = expand([table], protocols, "mini", tmp_path / "results")
+    jobs, cells = expand_tables([table], protocols, "mini", tmp_path / "results")
     best = {("Baseline", 0): 40.0, ("Baseline", 1): 42.0, ("Baseline", 2): 44.0,
             ("CutMix", 0): 39.0, ("CutMix", 1): 40.5, ("CutMix", 2): 43.5}
     for job in jobs:

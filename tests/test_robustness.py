@@ -173,11 +173,11 @@ def test_generated_stand_ins_are_made_once_in_odin_layout(tmp_path):
 @pytest.mark.parametrize("scale", ["smoke", "paper"])
 def test_evaluation_jobs_wait_for_the_runs_they_evaluate(scale, tmp_path):
     from harness.experiments import load_protocols, load_tables, select_tables
-    from harness.orchestrate import expand
+    from conftest import expand_tables
 
     tables, protocols = load_tables(), load_protocols()
-    jobs, cells = expand(select_tables(tables, ["11", "12", "A2"]), protocols, scale, tmp_path, catalog=tables)
-    evaluated = {source: {(c.row, c.seed): c.job.key for c in expand([tables[source]], protocols, scale, tmp_path)[1] if c.job}
+    jobs, cells = expand_tables(select_tables(tables, ["11", "12", "A2"]), protocols, scale, tmp_path, catalog=tables)
+    evaluated = {source: {(c.row, c.seed): c.job.key for c in expand_tables([tables[source]], protocols, scale, tmp_path)[1] if c.job}
                  for source in ("T3_imagenet_r50", "T5_cifar100_pyr200")}
     fgsm_jobs = [j for j in jobs if j.config["evaluation"] == "fgsm"]
     ood_jobs = [j for j in jobs if j.config["evaluation"] == "ood"]

@@ -18,7 +18,7 @@ from harness.errors import HarnessError
 from harness.executors.local import LocalExecutor
 from harness.executors.slurm import SUBMISSION, SlurmExecutor, SlurmSettings, load_slurm_settings, submission_parameters
 from harness.locks import RUN_LOCK, lock_holder
-from harness.orchestrate import execute
+from harness.schedule import execute
 
 from test_orchestrate import ROOT, tiny_jobs
 from test_trainer import strip

@@ -11,14 +11,16 @@ import pandas as pd
 import pytest
 
 from harness import augment
-from harness.code_identity import changed_files, harness_sources, method_code, run_code, source_digest
+from harness.code_identity import changed_files, method_code, run_code, source_digest
 from harness.experiments import load_protocols, load_tables, paper_values
-from harness.orchestrate import expand
 from harness.report import build_report
 from harness.report.compare import verdict
 from harness.report.summary import format_measured
 from harness.run_all import main
-from harness.store import stale_reason, stored_runs, with_stored_runs
+from harness.report.stored import with_stored_runs
+from harness.store import executed_code, stale_reason, stored_runs
+
+from conftest import expand_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("T3_imagenet_r50", "T7_cifar10_pyr200")
@@ -28,7 +30,7 @@ def planned(results: Path, seeds=None, tables=TABLES, catalog=None):
     protocols = load_protocols()
     catalog = catalog or load_tables(protocols=protocols)
     chosen = [catalog[t] for t in tables]
-    jobs, cells = expand(chosen, protocols, "smoke", results, seeds=seeds, catalog=catalog)
+    jobs, cells = expand_tables(chosen, protocols, "smoke", results, seeds=seeds, catalog=catalog)
     return chosen, jobs, cells
 
 
@@ -49,7 +51,7 @@ def record(job, top1: float, code: dict | None = None) -> None:
 def record_all(jobs, code=None, offset: float = 0.0) -> None:
     for index, job in enumerate(jobs):
         record(job, 40.0 + index + offset + job.config.get("seed", 0) * 0.5,
-               harness_sources() if code is None else code)
+               executed_code("classification") if code is None else code)
 
 
 def isolation(tmp_path: Path, *more: str) -> list[str]:
@@ -103,13 +105,45 @@ def test_editing_a_plugin_changes_the_run_s_identity_and_its_downstream_rows(tmp
 
 
 def test_a_record_made_by_other_harness_code_is_marked_with_the_files_changed_since():
-    current = harness_sources()
+    current = executed_code("classification")
     older = {**current, "harness/train/trainer.py": "0" * 16}
     assert changed_files(older, current) == ["harness/train/trainer.py"]
     assert stale_reason({"git": {"commit": "1d20990aaaa"}, "harness_code": current}) is None
     assert stale_reason({"git": {"commit": "1d20990aaaa"}, "harness_code": older}) == \
         "made by 1d20990; changed since: harness/train/trainer.py"
     assert "before records named their code" in stale_reason({"git": {"commit": "1d20990aaaa"}})
+
+
+def edited(monkeypatch, path: str) -> None:
+    """Make the code digest of one harness file read as if it had been edited since the records were made."""
+    from harness import code_identity, store
+
+    real = code_identity.source_digest
+    monkeypatch.setattr(code_identity, "source_digest",
+                        lambda file: "e" * 16 if Path(file).as_posix().endswith(path) else real(file))
+    store._run_code.cache_clear()
+
+
+def test_a_change_to_detection_marks_no_classification_run_stale_and_a_change_to_training_marks_both(monkeypatch):
+    from harness import store
+
+    made = {task: {"git": {"commit": "abc"}, "task": task, "harness_code": executed_code(task)}
+            for task in ("classification", "detection")}
+    made["classification"].pop("task")  # a training run's record names no task: it is a classification run
+    assert "harness/detection/runner.py" not in made["classification"]["harness_code"]
+    try:
+        edited(monkeypatch, "harness/detection/runner.py")
+        assert stale_reason(made["classification"]) is None
+        assert stale_reason(made["detection"]) == "made by abc; changed since: harness/detection/runner.py"
+        monkeypatch.undo()
+        for planning_or_report in ("harness/expand.py", "harness/store.py", "harness/report/build.py"):
+            edited(monkeypatch, planning_or_report)
+            assert stale_reason(made["classification"]) is None and stale_reason(made["detection"]) is None
+            monkeypatch.undo()
+        edited(monkeypatch, "harness/train/trainer.py")
+        assert all("harness/train/trainer.py" in stale_reason(record) for record in made.values())
+    finally:
+        store._run_code.cache_clear()
 
 
 def test_another_table_s_command_keeps_every_table_in_the_scale_s_report(tmp_path):
@@ -138,7 +172,7 @@ def test_stale_records_are_marked_planned_and_rerun_exactly(tmp_path, capsys):
     _, jobs, _ = planned(tmp_path / "results", tables=("T7_cifar10_pyr200",))
     record_all(jobs)
     stale = jobs[0]
-    record(stale, 41.0, {**harness_sources(), "harness/train/trainer.py": "0" * 16})
+    record(stale, 41.0, {**executed_code("classification"), "harness/train/trainer.py": "0" * 16})
     assert main(isolation(tmp_path, "--tables", "7", "--report-only")) == 0
     markdown = (tmp_path / "reports" / "smoke" / "tables.md").read_text()
     line = next(l for l in markdown.splitlines() if l.startswith(f"| {stale.cells[0][1]} |"))
@@ -151,7 +185,7 @@ def test_stale_records_are_marked_planned_and_rerun_exactly(tmp_path, capsys):
 
 
 def test_a_stale_run_kept_aside_stands_in_until_its_rerun_finishes(tmp_path):
-    from harness.orchestrate import set_aside
+    from harness.store import set_aside
 
     tables, jobs, cells = planned(tmp_path / "results", tables=("T7_cifar10_pyr200",))
     record_all(jobs, code={})

@@ -6,7 +6,7 @@ from typing import Protocol
 
 
 class Job(Protocol):
-    """What an executor reads of an orchestrator's job (:class:`harness.orchestrate.Job`)."""
+    """What an executor reads of an orchestrator's job (:class:`harness.jobs.Job`)."""
 
     key: str
     run_dir: Path

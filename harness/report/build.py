@@ -14,11 +14,11 @@ import pandas as pd
 
 from harness.experiments import MINI, PAPER_SOURCE, REHEARSAL, SCALES, Table
 from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
-from harness.orchestrate import Cell, Job
+from harness.jobs import Cell, Job
 from harness.plotting import figure_png, pyplot
 from harness.report.compare import write_comparison
 from harness.report.profile import write_profile
-from harness.report.seeds import best_by_seed, seed_records, seed_rows
+from harness.report.seeds import TAIL_EPOCHS, by_seed, seed_records, seed_rows, tail_mean
 from harness.report.summary import (LEGEND, effect, format_measured, format_summary_row, markdown_table, markdown_to_html,
                                     paired_effect, std_units, table_summary)
 from harness.report.tidy import write_tidy
@@ -111,6 +111,8 @@ def table_frame(table: Table, cells: list[Cell], paper: pd.DataFrame) -> pd.Data
                 values = [r[which][metric] for r in records]
                 mean, std = _mean_std(values) if values else (None, None)
                 line[f"{metric}.{which}"], line[f"{metric}.{which}_std"] = mean, std
+            tails = [tail for tail in (tail_mean(r, metric) for r in records) if tail is not None]
+            line[f"{metric}.tail"], line[f"{metric}.tail_std"] = _mean_std(tails) if tails else (None, None)
             line[f"{metric}.n"] = len(records)
             paper_value, measured = line[f"{metric}.paper"], line[f"{metric}.best"]
             line[f"{metric}.delta"] = measured - paper_value if measured is not None and paper_value is not None else None
@@ -151,18 +153,32 @@ def display_rows(table: Table, frame: pd.DataFrame, scale: str) -> list[dict[str
             if pd.notna(base[f"{headline}.paper"]):
                 cells[f"paper: {headline} − {table.baseline}"] = "" if line["row"] == table.baseline else \
                     _signed(line[f"{headline}.paper"] - base[f"{headline}.paper"])
-            cells[f"{headline} − {table.baseline} ± SE"] = "" if line["row"] == table.baseline else effect(
-                headline, line[f"{headline}.best"], line[f"{headline}.best_std"], int(line[f"{headline}.n"]),
-                base[f"{headline}.best"], base[f"{headline}.best_std"], int(base[f"{headline}.n"]))
-            if len(base["by_seed"]) > 1:
-                cells[f"{headline} − {table.baseline} paired"] = "" if line["row"] == table.baseline else paired_effect(
-                    headline, best_by_seed(line, headline), best_by_seed(base, headline))
+            cells.update(effect_cells(table, line, base, "best", ""))
+            if scale == MINI:  # the mini comparison's deciding figure (docs/evidence.md)
+                cells[f"{headline} last {TAIL_EPOCHS} epochs"] = format_measured(
+                    line[f"{headline}.tail"], line[f"{headline}.tail_std"], int(line[f"{headline}.n"]))
+                cells.update(effect_cells(table, line, base, "tail", f" (last {TAIL_EPOCHS})"))
         if frame["clean_err"].notna().any():
             cells["clean train err / loss"] = "—" if pd.isna(line["clean_err"]) else \
                 f"{line['clean_err']:.2f} / {line['clean_loss']:.3f}"
         cells["Status"] = line["status"]
         rows.append(cells)
     return rows
+
+
+def effect_cells(table: Table, line: pd.Series, base: pd.Series, which: str, label: str) -> dict[str, str]:
+    """A row's headline difference to the baseline from its ``best`` (or ``tail``) figures: over seeds with its
+    standard error, and paired by seed where the baseline ran two seeds or more; empty for the baseline itself."""
+    headline, name = table.metrics[0], table.baseline
+    mine = line["row"] == name
+    n, base_n = int(line[f"{headline}.n"]), int(base[f"{headline}.n"])
+    cells = {f"{headline} − {name} ± SE{label}": "" if mine else effect(
+        headline, line[f"{headline}.{which}"], line[f"{headline}.{which}_std"], n,
+        base[f"{headline}.{which}"], base[f"{headline}.{which}_std"], base_n)}
+    if len(base["by_seed"]) > 1:
+        cells[f"{headline} − {name} paired{label}"] = "" if mine else paired_effect(
+            headline, by_seed(line, headline, which), by_seed(base, headline, which))
+    return cells
 
 
 def tables_by_run(cells: list[Cell]) -> dict[Path, set[str]]:

@@ -11,9 +11,10 @@ import pandas as pd
 
 from harness.experiments import Table
 from harness.io import atomic_write_text
-from harness.orchestrate import Cell
+from harness.jobs import Cell
 from harness.report.summary import difference_se, format_measured, markdown_table
-from harness.store import stored_runs, with_stored_runs
+from harness.report.stored import with_stored_runs
+from harness.store import stored_runs
 
 NOISE_SE = 2.0  # a difference beyond two standard errors of the two means is not seed noise
 

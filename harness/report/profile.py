@@ -14,7 +14,7 @@ import pandas as pd
 
 from harness.experiments import COMPARED, Table
 from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from harness.orchestrate import Cell
+from harness.jobs import Cell
 from harness.plotting import figure_png, pyplot
 from harness.report.summary import format_measured, lower_is_better
 from harness.tasks import TASKS

@@ -14,7 +14,7 @@ import pandas as pd
 
 from harness.experiments import Table
 from harness.io import atomic_write_text, read_json
-from harness.orchestrate import Cell
+from harness.jobs import Cell
 from harness.store import StoredRun, stale_reason
 from harness.train.files import RECORD
 

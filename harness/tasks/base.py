@@ -4,11 +4,16 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from harness.identity import Derived, Identity
+from harness.train.config import RunConfig
 from harness.train.files import BEST_MODEL, CHECKPOINT
+
+if TYPE_CHECKING:
+    from harness.study import RowRun, Study
 
 BACKBONE_CHECKPOINTS = {"last": CHECKPOINT, "best": BEST_MODEL}  # a protocol's backbone_checkpoint -> file
 
@@ -20,20 +25,27 @@ class Unrunnable(Exception):
 class Task:
     """A kind of experiment: classification, localization, detection...
 
-    ``configure`` is called in the orchestrator (cheap, no data access); ``run`` in a worker process.
+    ``configure`` is called while planning (cheap: no image is read); ``run`` in a worker process. Each task
+    declares once how its configuration names its run (``identity``, :mod:`harness.identity`).
     """
 
     name = "task"
+    identity: Identity
     metrics: dict[str, str] = {}  # metric id -> column label
     measured_note = "Measured: mean ± std over seeds; Δ = measured − paper."
     runtime_modules: tuple[str, ...] = ()  # what ``run`` imports (torch, timm, mmdet...): the workers' fork server
                                            # imports them once, so that no job spends seconds importing them
 
-    def configure(self, table, row, scale: str, settings: dict[str, Any], seed: int, overrides: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        """The job's JSON-able configuration and its hash; raise :class:`Unrunnable` if it cannot run."""
+    def configure(self, study: "Study", run: "RowRun") -> tuple[dict[str, Any], str]:
+        """The job's JSON-able configuration and its key; raise :class:`Unrunnable` if it cannot run."""
+        config = self.configuration(study, run)
+        return config, self.identity.key(config)
+
+    def configuration(self, study: "Study", run: "RowRun") -> dict[str, Any]:
+        """The job's JSON-able configuration (every field declared by :attr:`identity`)."""
         raise NotImplementedError
 
-    def check_data(self, config: dict[str, Any]) -> None:
+    def require_data(self, config: dict[str, Any]) -> None:
         """Raise :class:`~harness.errors.DataNotFoundError` if the job's data are missing (cheap: no image is
         read), so that a run with a wrong ``--data-root`` stops before its first job, with the fix."""
 
@@ -103,23 +115,45 @@ def run_dependencies(config: dict[str, Any]) -> list[str]:
     return [key] if key and not key.startswith(FILE_BACKBONE) else []
 
 
-def backbone_run(row, settings: dict[str, Any], seed: int, overrides: dict[str, Any]) -> Backbone:
+def backbone_run(study: "Study", run: "RowRun") -> Backbone:
     """The run whose network a transfer row starts from: the row's ``backbone`` ("table/row") at the same scale
-    and seed, its ``last`` or ``best`` checkpoint as the protocol's ``backbone_checkpoint`` says;
-    :class:`Unrunnable` if the row names none or the setting is unknown."""
-    if not row.backbone:
+    and seed, its ``last`` or ``best`` checkpoint as the protocol's ``backbone_checkpoint`` says, or the file
+    given for it (``--backbone``); :class:`Unrunnable` if the row names none or the setting is unknown."""
+    if not run.row.backbone:
         raise Unrunnable("no ImageNet-trained backbone for this row in the harness (set the row's backbone)")
-    which = settings.get("backbone_checkpoint", "last")
+    which = run.protocol.get("backbone_checkpoint", "last")
     if which not in BACKBONE_CHECKPOINTS:
         raise Unrunnable(f"backbone_checkpoint must be one of {', '.join(BACKBONE_CHECKPOINTS)}, not {which!r}")
-    key, folder, config = overrides["resolve_run"](row.backbone, seed)
+    key, folder, config = study.resolve(run.row.backbone, run.seed)
     train = config.get("train", config)
-    given = given_backbone(row.backbone, overrides.get("backbones") or {})
+    given = given_backbone(run.row.backbone, study.settings.backbones)
     if given:
         digest = file_sha256(Path(given))
         return Backbone(f"{FILE_BACKBONE}{digest[:16]}", "file", Path(given).resolve(), train["model"], train,
                         {"path": str(Path(given).resolve()), "sha256": digest})
     return Backbone(key, which, folder / BACKBONE_CHECKPOINTS[which], train["model"], train)
+
+
+def backbone_fields(backbone: Backbone) -> dict[str, Any]:
+    """What a downstream job's configuration says of the network it starts from (:data:`BACKBONE_IDENTITY` and
+    :data:`BACKBONE_EXECUTION` declare each field)."""
+    return {"model": backbone.model, "backbone_key": backbone.key, "backbone_which": backbone.which,
+            "backbone_checkpoint": str(backbone.checkpoint), "backbone_train": backbone.train,
+            "backbone_file": backbone.file}
+
+
+def _file_backbone_run(config: dict[str, Any]) -> dict[str, Any] | None:
+    """For a network given as a file, what the job builds it as and reads it on (the planned upstream run's
+    network, data and image size: its identity); None for a harness run, whose key already holds all that."""
+    return RunConfig.from_dict(config["backbone_train"]).hashed_part() if config.get("backbone_file") else None
+
+
+BACKBONE_IDENTITY = {"backbone": Derived(("backbone_key", "backbone_which"),
+                                         lambda config: [config["backbone_key"], config["backbone_which"]]),
+                     "backbone_run": Derived(("backbone_train", "backbone_file"), _file_backbone_run)}
+BACKBONE_EXECUTION = {"model": "the backbone's network: in the backbone's key, or in backbone_run for a file",
+                      "backbone_checkpoint": "a path: the backbone's key names what it holds",
+                      "method": "the backbone's method, for the report: in the backbone's key"}
 
 
 def saved_examples(table, cells, filename: str) -> list[tuple[str, Any]]:

@@ -3,15 +3,15 @@ backbone of the harness's own ImageNet run of the row's method (frozen as in the
 and scored on MS-COCO captions."""
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 from harness.captioning import EXAMPLES
 from harness.fingerprint import data_fingerprint
-from harness.paths import data_root, job_data_root
-from harness.tasks.base import Task, backbone_run, run_dependencies, saved_examples
+from harness.identity import Identity
+from harness.paths import data_root
+from harness.tasks.base import (BACKBONE_EXECUTION, BACKBONE_IDENTITY, Task, backbone_fields, backbone_run,
+                                run_dependencies, saved_examples)
 
 FINGERPRINTED = {"synthetic": "synthetic_captions"}  # a data set's name in harness.fingerprint where it differs
 SUBSETS = ("train_subset", "test_subset")  # the first images of each split, where a scale sets them
@@ -31,31 +31,32 @@ class CaptioningTask(Task):
                      "all the same); its features are computed once from centre crops, where that code re-draws a "
                      "random crop and flip each epoch.")
 
-    def configure(self, table, row, scale, settings, seed, overrides):
-        backbone = backbone_run(row, settings, seed, overrides)
-        decoder = {k: settings[k] for k in DECODER_SETTINGS}
-        decoder.update({k: settings[k] for k in SUBSETS if settings.get(k)})  # a rehearsal's first images
-        if overrides.get("epochs"):
-            decoder["epochs"] = overrides["epochs"]
-        config = {"dataset": settings["dataset"], "image_size": settings["image_size"], "seed": seed,
-                  "method": row.method, "model": backbone.model, "backbone_key": backbone.key,
-                  "backbone_checkpoint": str(backbone.checkpoint), **decoder,
-                  "backbone_train": backbone.train, "backbone_file": backbone.file,
-                  "data_root": job_data_root(settings["dataset"], overrides), "device": overrides.get("device", "auto"),
-                  "num_workers": overrides.get("num_workers", 0),
-                  "data_fingerprint": data_fingerprint(FINGERPRINTED.get(settings["dataset"], settings["dataset"]),
-                                                       job_data_root(settings["dataset"], overrides))}
-        hashed = {"task": self.name, "dataset": config["dataset"], "image_size": config["image_size"], "seed": seed,
-                  "data": config["data_fingerprint"],
-                  "backbone": [backbone.key, backbone.which], **decoder}
-        return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+    identity = Identity("captioning", fields={
+        "dataset": "dataset", "image_size": "image_size", "seed": "seed", "data": "data_fingerprint",
+        **BACKBONE_IDENTITY, **{name: name for name in DECODER_SETTINGS + SUBSETS},
+    }, execution={"data_root": "where the data are: data_fingerprint names what they hold",
+                  "device": "where the job runs", "num_workers": "how many processes load its images",
+                  **BACKBONE_EXECUTION})
+
+    def configuration(self, study, run):
+        backbone = backbone_run(study, run)
+        protocol = run.protocol
+        decoder = {k: protocol[k] for k in DECODER_SETTINGS}
+        decoder.update({k: protocol[k] for k in SUBSETS if protocol.get(k)})  # a rehearsal's first images
+        if study.settings.epochs:
+            decoder["epochs"] = study.settings.epochs
+        root = study.data_folder(protocol["dataset"])
+        return {"dataset": protocol["dataset"], "image_size": protocol["image_size"], "seed": run.seed,
+                "method": run.row.method, **backbone_fields(backbone), **decoder, "data_root": root,
+                "device": study.settings.device, "num_workers": study.settings.num_workers,
+                "data_fingerprint": data_fingerprint(FINGERPRINTED.get(protocol["dataset"], protocol["dataset"]), root)}
 
     def missing_runtime(self, config):
         from harness.captioning.scoring import missing_java
 
         return missing_java()
 
-    def check_data(self, config):
+    def require_data(self, config):
         if config["dataset"] == "coco":
             from harness.captioning.data import locate_coco
 

@@ -7,7 +7,6 @@ from typing import Any
 from harness.code_identity import run_code
 from harness.devices import resolve_precision
 from harness.fingerprint import data_fingerprint
-from harness.paths import job_data_root
 from harness.tasks.base import Task, Unrunnable
 from harness.train import RunConfig
 from harness.train.config import default_pipeline
@@ -36,38 +35,37 @@ class ClassificationTask(Task):
     measured_note = ("Measured = best epoch (the paper's figure), mean ± std over seeds, and the last epoch; "
                      "Δ = measured − paper.")
 
-    def configure(self, table, row, scale, settings, seed, overrides):
-        config = self.run_config(table, row, scale, settings, seed, overrides)
+    def configure(self, study, run):
+        config = self.run_config(study, run)
         return config.to_dict(), config.config_hash()
 
-    def run_config(self, table, row, scale, settings, seed, overrides) -> RunConfig:
-        """The training run of a row at a scale and seed."""
-        paper_model = row.model or table.model
-        model_map = settings.get("model_map", {})
-        if settings.get("require_stand_in") and paper_model not in model_map:
-            raise Unrunnable(f"no {scale}-scale stand-in for {paper_model}")
-        epochs = overrides.get("epochs") or settings["epochs"]
-        world_size = overrides.get("gpus_per_job") or settings.get("gpus", 1)
+    def run_config(self, study, run) -> RunConfig:
+        """The training run of a row at the study's scale and a seed (:class:`RunConfig` declares its identity)."""
+        protocol, settings, row = run.protocol, study.settings, run.row
+        paper_model = row.model or run.table.model
+        model_map = protocol.get("model_map", {})
+        if protocol.get("require_stand_in") and paper_model not in model_map:
+            raise Unrunnable(f"no {study.scale}-scale stand-in for {paper_model}")
+        epochs = settings.epochs or protocol["epochs"]
+        world_size = settings.gpus_per_job or protocol.get("gpus", 1)
         model = model_map.get(paper_model, paper_model)
-        root = job_data_root(settings["dataset"], overrides)  # the data set's own folder
+        root = study.data_folder(protocol["dataset"])  # the data set's own folder
         return RunConfig(
-            dataset=settings["dataset"], image_size=settings.get("image_size"), model=model,
+            dataset=protocol["dataset"], image_size=protocol.get("image_size"), model=model,
             model_kwargs=dict(row.model_kwargs), data_policy=row.data_policy, method=row.method,
-            method_params=method_params(row.method, row.params, settings.get("method_defaults", {})), epochs=epochs, batch_size=settings["batch_size"],
-            lr=settings["lr"], milestones=milestone_epochs(settings["milestones"], epochs),
-            weight_decay=settings.get("weight_decay", 1e-4), seed=seed, data_root=root,
-            device=overrides.get("device", "auto"), num_workers=overrides.get("num_workers", 0),
-            plugins=list(overrides.get("plugins", [])), train_subset=settings.get("train_subset"),
-            test_subset=settings.get("test_subset"),
-            data_fingerprint=data_fingerprint(settings["dataset"], root),
-            sync_bn=settings.get("sync_bn", False), code=run_code(row.method, model, overrides.get("plugins", [])),
-            precision=resolve_precision(overrides.get("precision") or "auto", overrides.get("device", "auto")),
-            world_size=world_size, compile=overrides.get("compile", False),
-            input_pipeline=(overrides.get("input_pipeline") or settings.get("input_pipeline")
-                            or default_pipeline(settings["dataset"], row.data_policy, world_size)),
+            method_params=method_params(row.method, row.params, protocol.get("method_defaults", {})), epochs=epochs,
+            batch_size=protocol["batch_size"], lr=protocol["lr"], milestones=milestone_epochs(protocol["milestones"], epochs),
+            weight_decay=protocol.get("weight_decay", 1e-4), seed=run.seed, data_root=root, device=settings.device,
+            num_workers=settings.num_workers, plugins=list(settings.plugins), train_subset=protocol.get("train_subset"),
+            test_subset=protocol.get("test_subset"), data_fingerprint=data_fingerprint(protocol["dataset"], root),
+            sync_bn=protocol.get("sync_bn", False), code=run_code(row.method, model, settings.plugins),
+            precision=resolve_precision(settings.precision, settings.device), world_size=world_size,
+            compile=settings.compile,
+            input_pipeline=(settings.input_pipeline or protocol.get("input_pipeline")
+                            or default_pipeline(protocol["dataset"], row.data_policy, world_size)),
         )
 
-    def check_data(self, config):
+    def require_data(self, config):
         from harness.data import check_data
 
         check_data(config["dataset"], config.get("data_root"), config.get("download", False))

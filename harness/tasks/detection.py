@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -13,10 +12,10 @@ from typing import Any
 
 
 from harness.fingerprint import data_fingerprint
-from harness.paths import experiment_file, job_data_root
-from harness.tasks.base import Task, backbone_run, run_dependencies, saved_examples
-
-
+from harness.identity import Identity
+from harness.paths import experiment_file
+from harness.tasks.base import (BACKBONE_EXECUTION, BACKBONE_IDENTITY, Task, backbone_fields, backbone_run,
+                                run_dependencies, saved_examples)
 
 _BASE = re.compile(r"""^_base_\s*=\s*(\[[^\]]*\]|'[^']*'|"[^"]*")""", re.MULTILINE)
 
@@ -52,22 +51,24 @@ class DetectionTask(Task):
     metrics = {"map": "mAP (VOC07, %)"}
     measured_note = "Measured = VOC07 11-point mAP at IoU 0.5 after the detector's schedule, mean ± std over seeds; Δ = measured − paper."
 
-    def configure(self, table, row, scale, settings, seed, overrides):
-        backbone = backbone_run(row, settings, seed, overrides)
-        root = job_data_root(settings["dataset"], overrides)
-        config = {
-            "detector": settings["detector"], "dataset": settings["dataset"], "seed": seed,
-            "schedule_fraction": settings.get("schedule_fraction", 1.0), "method": row.method, "model": backbone.model,
-            "backbone_key": backbone.key, "backbone_checkpoint": str(backbone.checkpoint),
-            "backbone_train": backbone.train, "backbone_file": backbone.file,
-            "data_root": root, "data_fingerprint": data_fingerprint(settings["dataset"], root),
-        }
-        hashed = {"task": self.name, "detector": detector_digest(settings["detector"]), "dataset": config["dataset"],
-                  "data": config["data_fingerprint"],
-                  "seed": seed, "schedule_fraction": config["schedule_fraction"], "backbone": [backbone.key, backbone.which]}
-        return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+    identity = Identity("detection", fields={
+        "detector": "detector_code", "dataset": "dataset", "data": "data_fingerprint", "seed": "seed",
+        "schedule_fraction": "schedule_fraction", **BACKBONE_IDENTITY,
+    }, execution={"detector": "the config file's name: detector_code is the digest of it and of its bases",
+                  "data_root": "where the data are: data_fingerprint names what they hold", **BACKBONE_EXECUTION})
 
-    def check_data(self, config):
+    def configuration(self, study, run):
+        backbone = backbone_run(study, run)
+        root = study.data_folder(run.protocol["dataset"])
+        return {
+            "detector": run.protocol["detector"], "detector_code": detector_digest(run.protocol["detector"]),
+            "dataset": run.protocol["dataset"], "seed": run.seed,
+            "schedule_fraction": run.protocol.get("schedule_fraction", 1.0), "method": run.row.method,
+            **backbone_fields(backbone), "data_root": root,
+            "data_fingerprint": data_fingerprint(run.protocol["dataset"], root),
+        }
+
+    def require_data(self, config):
         if config["dataset"] == "synthetic_voc":  # generated when the job starts
             return
         from harness.detection.config import voc_splits  # first: it quiets mmcv's import warnings

@@ -2,8 +2,6 @@
 the row's augmentation, then score its class activation maps against ground-truth boxes."""
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,8 +9,10 @@ from typing import Any
 import numpy as np
 
 from harness.localization.protocol import EXAMPLES, PAPER_THRESHOLD, describe_transform, eval_sizes
-from harness.tasks.base import backbone_run, run_dependencies, saved_examples
+from harness.identity import Derived, Identity
+from harness.tasks.base import Task, backbone_run, run_dependencies, saved_examples
 from harness.tasks.classification import ClassificationTask
+from harness.train import RunConfig
 
 
 class LocalizationTask(ClassificationTask):
@@ -23,23 +23,33 @@ class LocalizationTask(ClassificationTask):
     measured_note = ("Measured = the final model's CAMs (best and last columns coincide), mean ± std over seeds; "
                      "Δ = measured − paper.")
 
-    def configure(self, table, row, scale, settings, seed, overrides):
-        train = self.run_config(table, row, scale, settings, seed, overrides)
-        backbone_key = backbone_file = None
-        if settings.get("init_from"):  # fine-tune the ImageNet run of the same method (the paper's protocol)
-            backbone = backbone_run(row, settings, seed, overrides)
-            backbone_key, backbone_file = backbone.key, backbone.file
-            train = replace(train, init_from=str(backbone.checkpoint), head_lr=settings.get("head_lr"))
-        eval_transform = settings.get("eval_transform", "paper")
-        eval_sizes(eval_transform)  # a misspelt name fails here, before any job starts
-        config = {"train": train.to_dict(), "threshold": settings.get("cam_threshold", PAPER_THRESHOLD),
-                  "backbone_key": backbone_key, "backbone_file": backbone_file, "eval_transform": eval_transform}
-        hashed = {"task": self.name, "train": train.hashed_part(), "threshold": config["threshold"], "backbone": backbone_key,
-                  "eval_transform": eval_transform, "boxes": "wsolevaluation"}
-        return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+    identity = Identity("localization", fields={
+        "train": Derived(("train",), lambda config: RunConfig.from_dict(config["train"]).hashed_part()),
+        "threshold": "threshold", "backbone": "backbone_key", "eval_transform": "eval_transform",
+        # the backbone run's best checkpoint rather than its last (the default, hashed as nothing: earlier keys)
+        "backbone_checkpoint": Derived(("backbone_which",), lambda config: config["backbone_which"]
+                                       if config["backbone_which"] == "best" else None),
+    }, execution={"backbone_file": "a given file: its digest is the backbone key, and train holds the data"},
+        constants={"boxes": "wsolevaluation"})
 
-    def check_data(self, config):
-        super().check_data(config["train"])
+    def configure(self, study, run):
+        return Task.configure(self, study, run)
+
+    def configuration(self, study, run):
+        train = self.run_config(study, run)
+        backbone_key = backbone_file = backbone_which = None
+        if run.protocol.get("init_from"):  # fine-tune the ImageNet run of the same method (the paper's protocol)
+            backbone = backbone_run(study, run)
+            backbone_key, backbone_file, backbone_which = backbone.key, backbone.file, backbone.which
+            train = replace(train, init_from=str(backbone.checkpoint), head_lr=run.protocol.get("head_lr"))
+        eval_transform = run.protocol.get("eval_transform", "paper")
+        eval_sizes(eval_transform)  # a misspelt name fails here, before any job starts
+        return {"train": train.to_dict(), "threshold": run.protocol.get("cam_threshold", PAPER_THRESHOLD),
+                "backbone_key": backbone_key, "backbone_which": backbone_which, "backbone_file": backbone_file,
+                "eval_transform": eval_transform}
+
+    def require_data(self, config):
+        super().require_data(config["train"])
 
     def epochs(self, config):
         return config["train"]["epochs"]

@@ -2,8 +2,6 @@
 under the white-box FGSM attack (Table 11) or as an out-of-distribution detector (Table 12, Table A2)."""
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +9,11 @@ import numpy as np
 
 from harness.fingerprint import data_fingerprint
 from harness.io import read_json
-from harness.paths import data_root, job_data_root
+from harness.identity import Identity
+from harness.paths import data_root
 from harness.robustness.sets import GENERATED, ODIN_FOLDERS
-from harness.tasks.base import Task, Unrunnable, backbone_run, run_dependencies
+from harness.tasks.base import (BACKBONE_EXECUTION, BACKBONE_IDENTITY, Task, Unrunnable, backbone_fields, backbone_run,
+                                run_dependencies)
 from harness.train.files import RECORD
 
 EVALUATIONS = ("fgsm", "ood", "occlusion")
@@ -45,22 +45,26 @@ class RobustnessTask(Task):
                      "Δ = measured − paper.")
     runtime_modules = ("harness.robustness.runner",)
 
-    def configure(self, table, row, scale, settings, seed, overrides):
-        evaluation = settings.get("evaluation")
+    identity = Identity("robustness", fields={
+        "evaluation": "evaluation", "seed": "seed", **BACKBONE_IDENTITY,
+        **{name: name for name in ("epsilon", "ood_sets", "ood_data", "hole_steps", "pairs")},
+    }, execution={"batch_size": "how many images a forward pass takes (evaluation only: the same figures)",
+                  "data_root": "where the data are: ood_data and the evaluated run name what they hold",
+                  "device": "where the job runs", **BACKBONE_EXECUTION})
+
+    def configuration(self, study, run):
+        protocol = run.protocol
+        evaluation = protocol.get("evaluation")
         if evaluation not in EVALUATIONS:
             raise Unrunnable(f"evaluation must be one of {', '.join(EVALUATIONS)}, not {evaluation!r}")
-        backbone = backbone_run(row, settings, seed, overrides)
-        specific = {"fgsm": lambda: {"epsilon": settings["epsilon"]},
-                    "ood": lambda: {"ood_sets": dict(settings["ood_sets"]),
-                                    "ood_data": ood_fingerprints(settings["ood_sets"], job_data_root("ood", overrides))},
-                    "occlusion": lambda: {"hole_steps": settings["hole_steps"], "pairs": settings.get("pairs")}}[evaluation]()
-        config = {"evaluation": evaluation, "seed": seed, "method": row.method, "model": backbone.model,
-                  "backbone_key": backbone.key, "backbone_checkpoint": str(backbone.checkpoint), **specific,
-                  "backbone_train": backbone.train, "backbone_file": backbone.file,
-                  "batch_size": settings.get("batch_size", 100), "data_root": job_data_root("ood", overrides),
-                  "device": overrides.get("device", "auto")}
-        hashed = {"task": self.name, "evaluation": evaluation, "seed": seed, "backbone": [backbone.key, backbone.which], **specific}
-        return config, hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+        backbone = backbone_run(study, run)
+        specific = {"fgsm": lambda: {"epsilon": protocol["epsilon"]},
+                    "ood": lambda: {"ood_sets": dict(protocol["ood_sets"]),
+                                    "ood_data": ood_fingerprints(protocol["ood_sets"], study.data_folder("ood"))},
+                    "occlusion": lambda: {"hole_steps": protocol["hole_steps"], "pairs": protocol.get("pairs")}}[evaluation]()
+        return {"evaluation": evaluation, "seed": run.seed, "method": run.row.method, **backbone_fields(backbone),
+                **specific, "batch_size": protocol.get("batch_size", 100), "data_root": study.data_folder("ood"),
+                "device": study.settings.device}
 
     def dependencies(self, config):
         return run_dependencies(config)
@@ -68,7 +72,7 @@ class RobustnessTask(Task):
     def epochs(self, config):
         return 1  # one pass over the test set (and the OOD sets)
 
-    def check_data(self, config):
+    def require_data(self, config):
         if config["evaluation"] != "ood":
             return  # the evaluated run's test set, checked with that run
         from harness.robustness.ood_data import locate_ood

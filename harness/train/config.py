@@ -1,13 +1,13 @@
 """What defines a training run, and the hash that identifies its result."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from harness.errors import DataNotFoundError, HarnessError
+from harness.identity import run_key
 from harness.train.files import RECORD
 
 # Where and how a run executes, not what it computes: left out of the hash so a record is reused
@@ -110,9 +110,8 @@ class RunConfig:
                 if k not in NOT_HASHED and not (k in OPTIONAL and v == defaults[k])}
 
     def config_hash(self) -> str:
-        """A stable hash of what determines the result (sha256 of canonical JSON, 16 hex digits)."""
-        canonical = json.dumps(self.hashed_part(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        """The run's key: :func:`harness.identity.run_key` of :meth:`hashed_part` (compact JSON, as always)."""
+        return run_key(self.hashed_part(), compact=True)
 
 
 def backbone_train_config(job: dict[str, Any]) -> RunConfig:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from harness.code_identity import harness_sources
+from harness.code_identity import executed_sources
 
 PACKAGES = ("torch", "torchvision", "timm", "numpy", "pandas", "mixbench")
 METRIC_PACKAGES = {  # what computes each task's figures, beside the training stack
@@ -39,9 +39,10 @@ _harness_code: dict[str, str] | None = None  # the code this process's job runs,
 
 def take_harness_code(sources: dict[str, str] | None = None) -> None:
     """Fix the harness code a record says made it: ``sources`` as the orchestrator read them when it started its
-    workers (``job.json``'s ``harness_code``: the code they forked from), or else this process's files now."""
+    workers (``job.json``'s ``harness_code``: the code they forked from), or else, for a training run started by
+    hand (``python -m harness.train``), the files the trainer executes now."""
     global _harness_code
-    _harness_code = sources if sources is not None else harness_sources()
+    _harness_code = sources if sources is not None else executed_sources(("harness.train.trainer",))
 
 
 def code_provenance() -> dict[str, object]:

@@ -1,0 +1,84 @@
+"""The report over the whole store: a scale's report shows every finished run of the results folder, not only the
+last command's plan. A cell whose planned run has not finished shows the newest record that filled it (made with
+other settings or other code, and marked so), and the rows of candidates profiled earlier come back from their
+records, without their plugin."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+from harness.experiments import Row, Table
+from harness.jobs import Cell, Job
+from harness.store import StoredRun
+
+
+def stored_job(run: StoredRun, scale: str) -> Job:
+    """A stored run as the report reads a job (its folder's record)."""
+    return Job(run.folder.name, run.task, scale, run.config, run.folder, 0, 0.0, "",
+               cells=[tuple(cell) for cell in run.cells])
+
+
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    """A job's configuration with a nested training run (``train``) lifted to the top level."""
+    return {**{k: v for k, v in config.items() if k != "train"}, **config.get("train", {})}
+
+
+IGNORED = {"data_root", "device", "num_workers", "plugins", "labels", "compile", "download", "init_from",
+           "backbone_checkpoint"}  # where and how a run executed: never a difference in what it computed
+
+
+def settings_difference(stored: dict[str, Any], planned: dict[str, Any]) -> list[str]:
+    """The settings in which a stored run differs from the planned one (``code`` where its method or model code
+    does; ``backbone_key`` where it starts from another run)."""
+    stored, planned = _flat(stored), _flat(planned)
+    return sorted(k for k in set(stored) | set(planned)
+                  if k not in IGNORED and json.dumps(stored.get(k), sort_keys=True, default=str)
+                  != json.dumps(planned.get(k), sort_keys=True, default=str))
+
+
+def substitute_note(run: StoredRun, planned: Job) -> str:
+    """What a cell shows instead of its planned run, and how that run differs."""
+    differs = settings_difference(run.config, planned.config)
+    what = "other method or model code" if "code" in differs else "other settings"
+    listed = ", ".join(differs) if differs else "the identity's formula"
+    return f"{what} than this plan's run ({listed} differ; job {planned.key} is {planned.status()})"
+
+
+def _newest_by_cell(runs: list[StoredRun]) -> dict[tuple[str, str, int], StoredRun]:
+    newest = {}
+    for run in runs:  # oldest first: a later run replaces an earlier one
+        for cell in run.cells:
+            newest[cell] = run
+    return newest
+
+
+def _recorded_row(run: StoredRun, name: str) -> Row:
+    """A table row known only from its records (a candidate profiled earlier): its method and parameters."""
+    config = run.config.get("train", run.config)
+    return Row(name=name, method=config.get("method"), params=dict(config.get("method_params", {})), candidate=True)
+
+
+def with_stored_runs(tables: list[Table], cells: list[Cell], runs: list[StoredRun],
+                     scale: str) -> tuple[list[Table], list[Cell]]:
+    """The report's tables and cells over the whole store: each planned cell whose run has not finished filled by
+    the newest stored run of that cell (with a note), the stored cells the plan does not have (other seeds,
+    candidates profiled earlier) added, and the rows those candidates need added to their tables."""
+    newest = _newest_by_cell(runs)
+    merged, planned = [], set()
+    for cell in cells:
+        planned.add((cell.table, cell.row, cell.seed))
+        stored = newest.get((cell.table, cell.row, cell.seed))
+        if cell.job is not None and cell.job.status() in ("pending", "partial", "failed") and stored is not None:
+            cell = replace(cell, job=stored_job(stored, scale), note=substitute_note(stored, cell.job))
+        merged.append(cell)
+    by_id = {table.id: table for table in tables}
+    added: dict[str, dict[str, Row]] = {}
+    for (table_id, row, seed), run in newest.items():
+        if (table_id, row, seed) in planned or table_id not in by_id:
+            continue
+        merged.append(Cell(table_id, row, seed, job=stored_job(run, scale)))
+        if row not in {r.name for r in by_id[table_id].rows} and by_id[table_id].candidate is not None:
+            added.setdefault(table_id, {}).setdefault(row, _recorded_row(run, row))
+    extended = [replace(t, rows=t.rows + tuple(added[t.id].values())) if t.id in added else t for t in tables]
+    return extended, merged

@@ -1,0 +1,137 @@
+"""Running a plan's jobs: each unfinished job on an :class:`~harness.executors.base.Executor` once its
+dependencies have finished, a failed job never stopping the others, a job still queued or running from an earlier
+orchestrator collected rather than started again."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from tqdm import tqdm
+
+from harness.executors.base import Executor, Running
+from harness.jobs import Job
+from harness.store import prepare_run, record_crash, record_failure, record_is_sound
+from harness.train import RECORD
+
+
+def next_ready(todo: list[Job], running: set[str], status_of) -> tuple[Job | None, list[tuple[Job, str]]]:
+    """The first job whose dependencies have finished, and the jobs that can never start (with why).
+
+    ``status_of(key)`` is a job's status (``missing`` for a job that is neither planned nor recorded).
+    A dependency still queued or running makes its dependents wait.
+    """
+    waiting = {job.key for job in todo} | running
+    blocked, ready = [], None
+    for job in todo:
+        unmet = [key for key in job.depends_on if status_of(key) != "finished"]
+        dead = [key for key in unmet if key not in waiting]
+        if dead:
+            blocked.append((job, f"its dependency {dead[0]} is {status_of(dead[0])} (run that table first)"))
+        elif not unmet and ready is None:
+            ready = job
+    return ready, blocked
+
+
+class Scheduler:
+    """The state of one :func:`execute`: the jobs to start, those under way, and what became of each."""
+
+    def __init__(self, jobs: list[Job], executor: Executor, progress: bool):
+        self.executor = executor
+        self.todo = [job for job in jobs if job.status() != "finished"]
+        self.outcome: dict[str, list[Job]] = {"cached": [j for j in jobs if j.status() == "finished"],
+                                              "finished": [], "failed": []}
+        self.running: dict[str, tuple[Job, Running, bool]] = {}  # key -> (job, its run, adopted from an earlier one)
+        self.by_key = {job.key: job for job in jobs}
+        self.results = jobs[0].run_dir.parent if jobs else Path(".")
+        self.bar = tqdm(total=len(self.todo), desc="jobs", unit="job", disable=not progress, dynamic_ncols=True)
+
+    def status_of(self, key: str) -> str:
+        """A job's status; ``missing`` for a job that is neither planned nor recorded."""
+        if key in self.by_key:
+            return self.by_key[key].status()
+        record = self.results / key / RECORD
+        return "finished" if record.is_file() and record_is_sound(record) else "missing"
+
+    def ended(self) -> int:
+        return len(self.outcome["finished"]) + len(self.outcome["failed"])
+
+    def _failed(self, job: Job, line: str) -> None:
+        self.outcome["failed"].append(job)
+        tqdm.write(line)
+        self.bar.update(1)
+
+    def collect(self) -> None:
+        """Take in the jobs that have ended: finished, failed (recorded), or adopted ones stopped before the end
+        (resumed here)."""
+        for key, (job, run, adopted) in list(self.running.items()):
+            how = run.ended()
+            if how is None:
+                continue
+            del self.running[key]
+            self.executor.release(job)
+            if job.status() == "finished":
+                self.outcome["finished"].append(job)
+                self.bar.update(1)
+            elif adopted and job.status() != "failed":  # it stopped before the end: resume it here
+                self.todo.insert(0, job)
+            else:
+                record_crash(job, how)
+                rows = ", ".join(f"{t}/{r}" for t, r, _ in job.cells)
+                self._failed(job, f"FAILED {job.key} ({rows}): see {job.run_dir}/job.log")
+
+    def _next(self, starting: list[Job]) -> Job | None:
+        """The next job whose dependencies have finished, after recording those that never can start."""
+        job, blocked = next_ready(self.todo, set(self.running) | {j.key for j in starting}, self.status_of)
+        for stuck, why in blocked:
+            self.todo.remove(stuck)
+            record_failure(stuck, "DependencyFailed", why)
+            self._failed(stuck, f"FAILED {stuck.key}: {why}")
+        return job
+
+    def start_ready(self) -> None:
+        """Adopt or start every job that can go now, as far as the executor has room."""
+        starting: list[Job] = []
+        while self.todo:
+            job = self._next(starting)
+            if job is None:
+                break
+            found = self.executor.adopt(job)
+            if found is not None:
+                self.todo.remove(job)
+                self.running[job.key] = (job, found, True)
+                continue
+            if not self.executor.reserve(job, len(self.running) + len(starting)):
+                break
+            self.todo.remove(job)
+            starting.append(job)
+        for job in starting:
+            prepare_run(job)
+        for job, run in zip(starting, self.executor.start(starting) if starting else []):
+            self.running[job.key] = (job, run, False)
+        self.bar.set_postfix_str(" | ".join(f"{j.cells[0][1]} {j.progress()}" for j, _, _ in self.running.values()))
+
+
+def execute(jobs: list[Job], executor: Executor, progress: bool = True,
+            on_change: Callable[[], None] | None = None, change_interval: float = 10.0) -> dict[str, list[Job]]:
+    """Run every unfinished job on ``executor`` (:mod:`harness.executors`), each once its dependencies have
+    finished; a failed job never stops the others. A job still queued or running from an earlier orchestrator is
+    collected, not started again. ``on_change`` is called when jobs have ended, at most every
+    ``change_interval`` seconds (the report is rebuilt there, so it fills in while the run goes on; the caller
+    builds the final one). The jobs by outcome: ``cached``, ``finished``, ``failed``."""
+    scheduler = Scheduler(jobs, executor, progress)
+    reported, reported_at = 0, time.monotonic()
+    try:
+        while scheduler.todo or scheduler.running:
+            scheduler.collect()
+            scheduler.start_ready()
+            if on_change is not None and scheduler.ended() != reported and time.monotonic() - reported_at >= change_interval:
+                on_change()
+                reported, reported_at = scheduler.ended(), time.monotonic()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        executor.interrupt([run for _, run, _ in scheduler.running.values()])
+        raise
+    finally:
+        scheduler.bar.close()
+    return scheduler.outcome
