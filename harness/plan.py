@@ -19,7 +19,7 @@ from harness.expand import expand, with_upstream, without_missing_runtimes
 from harness.experiments import Table, load_protocols, load_tables, read_yaml, select_rows, select_tables
 from harness.jobs import Cell, Job, cost_left
 from harness.paths import DATA_NAMES
-from harness.store import read_record, stale_reason
+from harness.store import read_record, run_origin, stale_reason
 from harness.study import RunSettings, Study
 from harness.tasks import TASKS
 
@@ -96,7 +96,8 @@ def format_plan(jobs: list[Job], cells: list[Cell]) -> str:
         rows = "; ".join(f"{t}/{r}" for t, r, _ in job.cells)
         cost = f"{job.cost:.2f} {job.cost_unit}"
         needed = f" (needed by {', '.join(job.needed_by)})" if job.needed_by else ""
-        lines.append(f"{job.status():9s} {job.key:16s} {cost:>12s}  {job.config.get('model', ''):20s} "
+        status = "imported" if job.status() == "finished" and run_origin(job.run_dir) else job.status()
+        lines.append(f"{status:9s} {job.key:16s} {cost:>12s}  {job.config.get('model', ''):20s} "
                      f"{job.config.get('method', ''):10s} {job.config.get('seed', ''):>4}  {rows}{needed}")
     for cell in cells:
         if cell.reason:

@@ -160,6 +160,18 @@ def add_action_flags(group: argparse._ArgumentGroup) -> None:
                        "exit status 0 only when every one is usable; decodes no image, runs nothing")
     group.add_argument("--rerun-stale", action="store_true", help="run again the selected tables' finished runs whose "
                        "records were made by other harness code than this checkout's (the report marks them)")
+    group.add_argument("--export", type=Path, metavar="FILE", help="write the selected finished runs (--scale, --tables, "
+                       "--rows, --methods, --seeds, --candidate choose) as one bundle: records, job descriptions, logs "
+                       "and a manifest of their identities, environments and SHA-256s; never data (docs/results.md)")
+    group.add_argument("--with-weights", action="store_true", help="with --export: each run's best checkpoint too")
+    group.add_argument("--import", dest="imports", action="append", default=[], type=Path, metavar="BUNDLE",
+                       help="add a bundle's runs (an archive --export wrote, or a folder of that layout) to --results "
+                       "first, each checked (digests, keys recomputed, record format, archive safety) and named by "
+                       "its origin: a planned job an imported run has made is finished. Repeatable")
+    group.add_argument("--import-max-file-mb", type=int, default=64, metavar="MB", help="the largest file an "
+                       "imported bundle may hold (default: 64)")
+    group.add_argument("--import-max-total-mb", type=int, default=1024, metavar="MB", help="the largest bundle, "
+                       "unpacked (default: 1024)")
     group.add_argument("--compare", type=Path, metavar="OTHER_RESULTS", help="with --report-only: put another results "
                        "folder's figures beside this one's, cell by cell, with their difference and whether it is "
                        "within the seeds' noise")
@@ -306,6 +318,17 @@ def check_data_report(args: argparse.Namespace, plan: Plan) -> int:
     return 1 if unusable else 0
 
 
+def import_bundles_of(args: argparse.Namespace) -> None:
+    """``--import``: every bundle checked, then its runs added to ``--results`` under the results folder's lock."""
+    from harness.bundles.importing import import_bundles
+    from harness.bundles.layout import MIB, Limits
+
+    limits = Limits(file_bytes=args.import_max_file_mb * MIB, total_bytes=args.import_max_total_mb * MIB)
+    with results_lock(args.results):
+        for line in import_bundles(args.imports, args.results, limits):
+            print(line, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse, plan, check, run, report."""
     args = parse_args(argv)
@@ -314,10 +337,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print(listing(args.list, catalog, protocols))
         return 0
+    if args.imports:
+        import_bundles_of(args)
     plan = make_plan(args, protocols, catalog,
                      download=(lambda tables: download(tables, protocols, args.scale, args.data_root)) if args.download else None)
     if args.plan:
         print(plan.describe(args.rerun_stale))
+        return 0
+    if args.export:
+        from harness.bundles.export import export_bundle
+
+        count = export_bundle(plan.jobs, args.export, args.with_weights)
+        print(f"exported {count} finished run(s) to {args.export}")
         return 0
     if args.check_data:
         return check_data_report(args, plan)

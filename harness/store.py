@@ -10,19 +10,30 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from harness.code_identity import changed_files, executed_sources
 from harness.io import atomic_write_json, read_json
 from harness.locks import hold_lock
 from harness.train.files import DAMAGED_NOTE, FAILURE, RECORD, STATUS
 
-if TYPE_CHECKING:
-    from harness.jobs import Job
+
+
+class Job(Protocol):
+    """What the store reads of a planned job (:class:`harness.jobs.Job`)."""
+
+    key: str
+    task: str
+    config: dict[str, Any]
+    cells: list[tuple[str, str, int]]
+    run_dir: Path
+
+    def status(self) -> str: ...
 
 JOB_FILE = "job.json"  # what the orchestrator asked the run to do: task, configuration, the cells it fills
 JOB_LOG = "job.log"
@@ -73,7 +84,7 @@ def results_lock(results: Path):
     return hold_lock(Path(results) / RESULTS_LOCK, "run_all.py", "wait for it to finish or use --results elsewhere")
 
 
-def set_aside(jobs: list["Job"], why: str) -> list[tuple["Job", Path]]:
+def set_aside(jobs: list[Job], why: str) -> list[tuple[Job, Path]]:
     """Move the folder of each job aside (``<key>.<why>-<time>``, never deleted) so that it runs again from
     nothing: ``damaged`` records (a note left in its place lets the report say why) or ``stale`` ones (made by other
     harness code: the report still reads the record kept aside); (job, where its folder went) for each."""
@@ -99,7 +110,7 @@ def _run_code(modules: tuple[str, ...]) -> dict[str, str]:
     return executed_sources(modules)
 
 
-def prepare_run(job: "Job") -> None:
+def prepare_run(job: Job) -> None:
     """Write what a worker reads (``job.json``, with the code the run executes), clear an earlier failure, and
     mark the start in the job's log."""
     job.run_dir.mkdir(parents=True, exist_ok=True)
@@ -110,14 +121,14 @@ def prepare_run(job: "Job") -> None:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start ({job.status()}) ===\n")
 
 
-def record_failure(job: "Job", error_type: str, error: str, **details) -> None:
+def record_failure(job: Job, error_type: str, error: str, **details) -> None:
     """Write the job's ``failure.json`` (the report and the next command read why it failed)."""
     job.run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(job.run_dir / FAILURE, {"status": "failed", "error_type": error_type, "error": error,
                                               "config": job.config, "config_hash": job.key, **details})
 
 
-def record_crash(job: "Job", how: str) -> None:
+def record_crash(job: Job, how: str) -> None:
     """A job that ended without writing failure.json (killed, out of memory, cancelled...) is recorded here."""
     if (job.run_dir / FAILURE).is_file() or (job.run_dir / RECORD).is_file():
         return
@@ -163,3 +174,40 @@ def stale_reason(record: dict[str, Any], current: dict[str, str] | None = None) 
         return None
     shown = ", ".join(changed[:3]) + (f" (+{len(changed) - 3} more)" if len(changed) > 3 else "")
     return f"made by {made_by}; changed since: {shown}"
+
+
+ORIGIN = "origin.json"  # where an imported run came from (harness.bundles)
+MADE_ELSEWHERE = "made_elsewhere"  # records of the same run made by others, kept beside this one's
+
+
+def run_origin(run_dir: Path) -> dict[str, Any] | None:
+    """Where an imported run came from (bundle, its digest, the commit and hardware that made it); None for a run
+    made here."""
+    return read_json(run_dir / ORIGIN)
+
+
+def other_makings(run_dir: Path) -> list[dict[str, Any]]:
+    """The same run as made by others (imported while this folder already held a finished record)."""
+    folder = run_dir / MADE_ELSEWHERE
+    return [read_json(path) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def import_run(files: Path, run_dir: Path, origin: dict[str, Any], record: dict[str, Any]) -> str:
+    """Put a verified imported run (its unpacked ``files``) under ``run_dir``: ``imported``; where a finished run
+    is already there, it is kept as it is and the imported figures are kept beside it (``made twice``); an
+    unfinished folder is set aside first (``<key>.superseded-<time>``). Atomic: the folder appears whole."""
+    if run_status(run_dir) == "finished":
+        if read_record(run_dir) == record:
+            return "already here"
+        entry = {"origin": origin, "best": record.get("best"), "last": record.get("last")}
+        atomic_write_json(run_dir / MADE_ELSEWHERE / f"{origin['bundle_sha256'][:16]}.json", entry)
+        return "made twice"
+    if run_dir.exists():
+        os.replace(run_dir, run_dir.with_name(f"{run_dir.name}.superseded-{time.strftime('%Y%m%d-%H%M%S')}"))
+    incoming = run_dir.with_name(f".{run_dir.name}.importing")
+    if incoming.exists():
+        shutil.rmtree(incoming)
+    shutil.copytree(files, incoming)
+    atomic_write_json(incoming / ORIGIN, origin)
+    os.replace(incoming, run_dir)
+    return "imported"

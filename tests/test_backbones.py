@@ -57,6 +57,7 @@ def test_a_file_that_does_not_fit_names_the_tensors(tmp_path):
         load_backbone(create_model("resnet_tiny", 10), tmp_path / "other.pth")
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 def test_transfer_rows_run_from_files_of_each_format_and_say_so(tmp_path):
     files = checkpoints(tmp_path)
     rows = {"Baseline": "official", "Mixup": "torchvision", "Cutout": "timm", "CutMix": "harness"}

@@ -191,6 +191,7 @@ def test_bad_candidates_get_one_line_and_exit_status_2(tmp_path, candidate, mess
     assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 def test_an_installed_package_is_a_candidate_without_plugin(tmp_path, data_root):
     """A package declaring its method under the ``mixbench.augmentations`` entry point, found through its
     dist-info as pip installs it: planned, checked and trained by a worker without --plugin."""

@@ -36,6 +36,7 @@ def test_vocabulary_counts_thresholds_and_round_trips(tmp_path):
     assert Vocabulary.load(tmp_path / "vocab.json") == everything
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 def test_a_tiny_nic_memorises_its_captions_and_generates_them_word_for_word():
     vocab = Vocabulary.build(CAPTIONS, min_count=1)
     torch.manual_seed(0)
@@ -167,6 +168,7 @@ def test_missing_java_and_missing_coco_are_said_in_one_line(tmp_path, monkeypatc
 
 
 @needs_java
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 def test_an_interrupted_run_resumes_to_the_same_figures(tmp_path, data_root):
     from harness.captioning.runner import run_captioning
 

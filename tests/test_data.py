@@ -145,6 +145,7 @@ def test_cifar10_never_takes_the_cifar100_file_beside_it(tmp_path):
         load_cifar("cifar10", tmp_path, True)
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 @pytest.mark.shared_data
 def test_mini_protocol_runs_an_epoch_on_real_cifar10(tmp_path):
     root = cifar10_first_images(tmp_path / "cifar10", train_per_class=210, test_per_class=30)
@@ -247,7 +248,9 @@ def test_check_data_says_a_subset_is_incomplete(tmp_path):
 
 
 def test_each_data_set_is_found_in_its_own_folder_or_where_data_says(tmp_path):
-    from harness.paths import dataset_folder, job_data_root
+    from harness.paths import dataset_folder
+
+    from conftest import make_study
 
     (tmp_path / "CUB_200_2011").mkdir()
     assert dataset_folder("cub", tmp_path) == (tmp_path, "the data root")  # not there yet: the flat layout
@@ -256,7 +259,8 @@ def test_each_data_set_is_found_in_its_own_folder_or_where_data_says(tmp_path):
     (tmp_path / "imagenet" / "train").mkdir(parents=True)
     assert dataset_folder("imagenet", tmp_path)[0] == tmp_path / "imagenet"
     assert dataset_folder("cub", tmp_path, {"cub": "/datasets/cub"}) == (Path("/datasets/cub"), "--data")
-    assert job_data_root("voc", {"data_root": str(tmp_path)}) == str(tmp_path)  # VOCdevkit/ is found under it
+    study = make_study([], {}, "smoke", tmp_path / "results", data_root=str(tmp_path))
+    assert study.data_folder("voc") == str(tmp_path)  # VOCdevkit/ is found under it
 
 
 @pytest.mark.shared_data

@@ -186,6 +186,7 @@ def _fine_tune(tmp_path: Path, checkpoint: Path, dataset: str, data_root: Path, 
     return run_detection(config, tmp_path / "run", progress=False)
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 @pytest.mark.parametrize("detector", [SMOKE_C4, SMOKE_SSD])
 def test_short_fine_tune_writes_a_record_and_resumes(detector, tiny_backbone, tmp_path):
     _, checkpoint = tiny_backbone

@@ -95,6 +95,7 @@ def test_two_ranks_take_the_step_one_process_takes_on_the_whole_batch(tmp_path):
     assert max((one[k] - initial[k]).abs().max().item() for k in one) > 1e-3  # the step did move the weights
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 def test_a_killed_two_process_run_resumes_to_the_uninterrupted_result(data_root, tmp_path):
     config = tiny(data_root, world_size=2, batch_size=50)
     straight = finish(launch(config, tmp_path / "straight"), tmp_path / "straight")

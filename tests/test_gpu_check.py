@@ -32,6 +32,7 @@ def small_cifar_archive(folder: Path) -> Path:
     return archive
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 @pytest.mark.slow
 def test_the_dry_run_runs_every_step_and_prints_the_table(tmp_path, monkeypatch):
     monkeypatch.setenv("MIXBENCH_CACHE", str(tmp_path / "cache"))

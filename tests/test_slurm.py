@@ -41,6 +41,7 @@ def slurm_local(tmp_path) -> SlurmExecutor:
     return SlurmExecutor(tmp_path / "submitit", SlurmSettings(), cluster="local", max_jobs=2, threads=1)
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 def test_submitit_runs_equal_local_ones_and_a_preempted_job_resumes(tmp_path, data_root):
     (tmp_path / "local").mkdir(), (tmp_path / "cluster").mkdir()
     _, local_jobs, _ = tiny_jobs(tmp_path / "local", data_root, ROWS)

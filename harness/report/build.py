@@ -22,7 +22,7 @@ from harness.report.seeds import TAIL_EPOCHS, by_seed, seed_records, seed_rows, 
 from harness.report.summary import (LEGEND, effect, format_measured, format_summary_row, markdown_table, markdown_to_html,
                                     paired_effect, std_units, table_summary)
 from harness.report.tidy import write_tidy
-from harness.store import StoredRun, stale_reason
+from harness.store import StoredRun, other_makings, run_origin, stale_reason
 from harness.tasks import TASKS
 from harness.train import FAILURE, RECORD
 from harness.train.files import DAMAGED_NOTE
@@ -353,8 +353,37 @@ def provenance(jobs: list[Job]) -> list[dict[str, Any]]:
             "packages": ", ".join(f"{k} {v}" for k, v in record["packages"].items() if v),
             "wall_time": f"{record['wall_time_s']:.0f} s",
             "recoveries": "; ".join(record.get("incidents", [])) or "—",
+            "origin": origin_text(run_origin(job.run_dir)),
         })
     return entries
+
+
+def origin_text(origin: dict[str, Any] | None) -> str:
+    """Where a run was made: ``here``, or the bundle it was imported from (its digest, and the commit and
+    hardware that made it, as the bundle says)."""
+    if not origin:
+        return "here"
+    hardware = origin.get("hardware") or {}
+    made_on = hardware.get("gpu") or hardware.get("processor") or hardware.get("platform") or "?"
+    return (f"imported from {origin.get('bundle')} (sha256 {str(origin.get('bundle_sha256'))[:16]}), made by "
+            f"{str(origin.get('commit') or '?')[:10]} on {made_on}")
+
+
+def made_twice(jobs: list[Job]) -> list[dict[str, str]]:
+    """The runs made here and also by others (the same key, imported while this one was finished): each figure
+    both ways and the difference, a reproduction check across machines."""
+    lines = []
+    for job in jobs:
+        record = read_json(job.run_dir / RECORD) or {}
+        for other in other_makings(job.run_dir):
+            for metric, here in (record.get("best") or {}).items():
+                there = (other.get("best") or {}).get(metric)
+                if metric == "epoch" or not isinstance(here, (int, float)) or not isinstance(there, (int, float)):
+                    continue
+                lines.append({"job": job.key, "rows": ", ".join(f"{t}/{r}" for t, r, _ in job.cells),
+                              "metric": metric, "here": f"{here:.2f}", "elsewhere": f"{there:.2f}",
+                              "difference": f"{there - here:+.2f}", "made elsewhere": origin_text(other.get("origin"))})
+    return lines
 
 
 FIGURE_CODE = ("report/build.py", "plotting.py", "tasks/localization.py", "tasks/detection.py", "tasks/captioning.py",
@@ -467,6 +496,10 @@ def report_markdown(context: dict[str, Any]) -> str:
     markdown.append("## Provenance\n")
     if context["provenance"]:
         markdown.append(markdown_table(context["provenance"]) + "\n")
+    if context["made_twice"]:
+        markdown.append("## The same run made twice\n\nRuns made here and imported from elsewhere under the same key "
+                        "(the same configuration, data and code): their figures, side by side.\n")
+        markdown.append(markdown_table(context["made_twice"]) + "\n")
     return "\n".join(markdown)
 
 
@@ -498,7 +531,8 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
                  "run_all.py --rerun-stale runs them again)" if stale else "")
     context = {"scale": scale, "scale_note": SCALE_NOTES[scale], "progress": progress, "freshness": freshness,
                "compared": compared, "data": {k: v.name for k, v in data.items()}, "profiles": profiles,
-               "summary": summary, "legend": markdown_to_html(LEGEND), "sections": sections, "provenance": shown}
+               "summary": summary, "legend": markdown_to_html(LEGEND), "sections": sections, "provenance": shown,
+               "made_twice": made_twice([c.job for c in cells if c.job and c.table in frames])}
     return {"markdown": atomic_write_text(out_dir / "tables.md", report_markdown(context)),
             "html": atomic_write_text(out_dir / "index.html", _template("index.html.j2").render(**context))}
 

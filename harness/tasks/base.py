@@ -4,16 +4,13 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from harness.identity import Derived, Identity
 from harness.train.config import RunConfig
 from harness.train.files import BEST_MODEL, CHECKPOINT
-
-if TYPE_CHECKING:
-    from harness.study import RowRun, Study
 
 BACKBONE_CHECKPOINTS = {"last": CHECKPOINT, "best": BEST_MODEL}  # a protocol's backbone_checkpoint -> file
 
@@ -36,12 +33,20 @@ class Task:
     runtime_modules: tuple[str, ...] = ()  # what ``run`` imports (torch, timm, mmdet...): the workers' fork server
                                            # imports them once, so that no job spends seconds importing them
 
-    def configure(self, study: "Study", run: "RowRun") -> tuple[dict[str, Any], str]:
+    def configure(self, study: "harness.study.Study", run: "harness.study.RowRun") -> tuple[dict[str, Any], str]:
         """The job's JSON-able configuration and its key; raise :class:`Unrunnable` if it cannot run."""
         config = self.configuration(study, run)
-        return config, self.identity.key(config)
+        return config, self.key(config)
 
-    def configuration(self, study: "Study", run: "RowRun") -> dict[str, Any]:
+    def identity_of(self, config: dict[str, Any]) -> dict[str, Any]:
+        """What the key of a run of this configuration is the digest of."""
+        return self.identity.part(config)
+
+    def key(self, config: dict[str, Any]) -> str:
+        """The key of a run of this configuration (recomputed for an imported run)."""
+        return self.identity.key(config)
+
+    def configuration(self, study: "harness.study.Study", run: "harness.study.RowRun") -> dict[str, Any]:
         """The job's JSON-able configuration (every field declared by :attr:`identity`)."""
         raise NotImplementedError
 
@@ -115,7 +120,7 @@ def run_dependencies(config: dict[str, Any]) -> list[str]:
     return [key] if key and not key.startswith(FILE_BACKBONE) else []
 
 
-def backbone_run(study: "Study", run: "RowRun") -> Backbone:
+def backbone_run(study: "harness.study.Study", run: "harness.study.RowRun") -> Backbone:
     """The run whose network a transfer row starts from: the row's ``backbone`` ("table/row") at the same scale
     and seed, its ``last`` or ``best`` checkpoint as the protocol's ``backbone_checkpoint`` says, or the file
     given for it (``--backbone``); :class:`Unrunnable` if the row names none or the setting is unknown."""

@@ -39,6 +39,12 @@ class ClassificationTask(Task):
         config = self.run_config(study, run)
         return config.to_dict(), config.config_hash()
 
+    def identity_of(self, config):
+        return RunConfig.from_dict(config).hashed_part()
+
+    def key(self, config):
+        return RunConfig.from_dict(config).config_hash()
+
     def run_config(self, study, run) -> RunConfig:
         """The training run of a row at the study's scale and a seed (:class:`RunConfig` declares its identity)."""
         protocol, settings, row = run.protocol, study.settings, run.row

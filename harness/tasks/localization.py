@@ -32,8 +32,7 @@ class LocalizationTask(ClassificationTask):
     }, execution={"backbone_file": "a given file: its digest is the backbone key, and train holds the data"},
         constants={"boxes": "wsolevaluation"})
 
-    def configure(self, study, run):
-        return Task.configure(self, study, run)
+    configure, identity_of, key = Task.configure, Task.identity_of, Task.key  # its identity, not a training run's
 
     def configuration(self, study, run):
         train = self.run_config(study, run)

@@ -1,0 +1,46 @@
+"""``run_all.py --import BUNDLE``: every bundle checked whole first (:mod:`.verify`), then its runs added to the
+results folder under their keys, each with where it came from (:func:`harness.store.import_run`)."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+from harness.bundles.layout import Limits
+from harness.bundles.verify import VerifiedBundle, VerifiedRun, read_bundle
+from harness.store import import_run
+from harness.tasks import TASKS
+
+
+def recompute_key(task: str, config: dict) -> str:
+    """The key the harness gives a run of this configuration (an imported run must carry it)."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}")
+    return TASKS[task].key(config)
+
+
+def origin_of(bundle: VerifiedBundle, run: VerifiedRun) -> dict:
+    """What an imported run's folder says of where it came from."""
+    git = run.record.get("git") or {}
+    return {"bundle": bundle.source.name, "bundle_sha256": bundle.sha256, "commit": git.get("commit"),
+            "dirty": git.get("dirty"), "hardware": run.record.get("hardware"),
+            "harness": bundle.manifest.get("harness"), "imported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def import_bundles(sources: list[Path], results: Path, limits: Limits = Limits()) -> list[str]:
+    """Check every bundle, then add their runs to ``results`` (nothing is written unless all pass); a line per
+    bundle saying what became of its runs."""
+    bundles = []
+    try:
+        for source in sources:
+            bundles.append(read_bundle(Path(source), recompute_key, limits))
+        lines = []
+        for bundle in bundles:
+            outcome = Counter(import_run(run.folder, Path(results) / run.scale / run.key, origin_of(bundle, run),
+                                         run.record) for run in bundle.runs)
+            said = ", ".join(f"{count} {what}" for what, count in sorted(outcome.items())) or "no run"
+            lines.append(f"import {bundle.source} (sha256 {bundle.sha256[:16]}): {said}")
+        return lines
+    finally:
+        for bundle in bundles:
+            bundle.close()
