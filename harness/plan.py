@@ -19,7 +19,8 @@ from harness.expand import expand, with_upstream, without_missing_runtimes
 from harness.experiments import Table, load_protocols, load_tables, read_yaml, select_rows, select_tables
 from harness.jobs import Cell, Job, cost_left
 from harness.paths import DATA_NAMES
-from harness.store import read_record, run_origin, stale_reason
+from harness.report.stored import settings_difference
+from harness.store import StoredRun, read_record, run_origin, stale_reason, stored_runs
 from harness.study import RunSettings, Study
 from harness.tasks import TASKS
 
@@ -36,6 +37,7 @@ class Plan:
     missing: dict[str, list[Job]] = field(default_factory=dict)  # left out, by what this machine lacks
     stale: list[Job] = field(default_factory=list)  # finished, but made by other harness code
     workers: str = ""  # how many data-loading processes the loader-pipeline jobs get ("" where none uses one)
+    near: list[str] = field(default_factory=list)  # imported runs close to a planned job, and how to match them
 
     def describe(self, rerun_stale: bool) -> str:
         """What ``--plan`` prints: the jobs with status and cost, then the candidates', left-out and stale lines."""
@@ -44,6 +46,9 @@ class Plan:
             lines.append(candidate_cost(self.jobs, self.tables))
         if self.missing:
             lines.append(f"left out on this machine: {left_out(self.missing)}")
+        if self.near:
+            lines += ["imported runs close to planned jobs (not the same runs, so they run here):"] + [
+                f"  {line}" for line in self.near]
         if self.stale:
             lines.append(f"{len(self.stale)} finished run(s) were made by other harness code"
                          + (": they run again" if rerun_stale else " (--rerun-stale runs them again)"))
@@ -74,6 +79,28 @@ def workers_line(args: argparse.Namespace, jobs: list[Job]) -> str:
 def stale_jobs(jobs: list[Job]) -> list[Job]:
     """The finished jobs whose records were made by other code than this checkout's would run."""
     return [job for job in jobs if job.status() == "finished" and stale_reason(read_record(job.run_dir))]
+
+
+MATCHING_FLAG = {"precision": "--precision {value}", "epochs": "--epochs {value}", "world_size": "--gpus-per-job {value}",
+                 "input_pipeline": "--input-pipeline {value}"}  # identity fields a flag sets, and how
+
+
+def near_misses(jobs: list[Job], runs: list[StoredRun]) -> list[str]:
+    """For each unfinished job, the imported run of the same table cell that differs from it: which identity
+    fields differ, and the flag that matches it where one does (an imported run is never taken for another)."""
+    imported = {cell: run for run in runs if run_origin(run.folder) for cell in run.cells}
+    lines = []
+    for job in jobs:
+        run = next((imported[cell] for cell in map(tuple, job.cells) if cell in imported), None)
+        if run is None or job.status() == "finished":
+            continue
+        differs = settings_difference(run.config, job.config)
+        there = run.config.get("train", run.config)
+        flags = [MATCHING_FLAG[k].format(value=there.get(k)) for k in differs if k in MATCHING_FLAG]
+        lines.append(f"{job.key} ({job.cells[0][0]}/{job.cells[0][1]} seed {job.cells[0][2]}): an imported run "
+                     f"({run.folder.name}) differs in {', '.join(differs) or 'its identity'}"
+                     + (f"; {' '.join(flags)} matches it" if flags else ""))
+    return lines
 
 
 def require_data(jobs: list[Job]) -> None:
@@ -212,4 +239,5 @@ def make_plan(args: argparse.Namespace, protocols: dict[str, Any], catalog: dict
     check_backbones_used(study.settings.backbones, jobs, args.scale)
     jobs, cells, missing = without_missing_runtimes(jobs, cells)
     jobs = with_upstream(study, jobs, tables, seeds=args.seeds)  # a table on its own: the runs its rows start from
-    return Plan(study, tables, jobs, cells, candidates, missing, stale_jobs(jobs), workers_line(args, jobs))
+    return Plan(study, tables, jobs, cells, candidates, missing, stale_jobs(jobs), workers_line(args, jobs),
+                near_misses(jobs, stored_runs(args.results, args.scale)))

@@ -344,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plan:
         print(plan.describe(args.rerun_stale))
         return 0
+    for line in plan.near:
+        print(f"not the same run as an imported one: {line}", flush=True)
     if args.export:
         from harness.bundles.export import export_bundle
 

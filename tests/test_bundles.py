@@ -163,3 +163,11 @@ def test_a_refused_bundle_exits_2_with_one_line_a_reason(made, tmp_path):
     assert run.returncode == 2 and not (tmp_path / "r" / "smoke").exists()
     lines = run.stderr.strip().splitlines()
     assert "bundle refused, nothing written" in lines[0] and any("../x.json" in line for line in lines[1:])
+
+
+def test_an_imported_run_close_to_a_planned_job_is_named_with_the_field_that_differs(made, tmp_path, capsys):
+    args = [*made["common"], "--results", str(tmp_path / "results"), "--import", str(made["bundle"])]
+    assert run_all([*args, "--epochs", "2", "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert "imported runs close to planned jobs" in out and "differs in epochs" in out
+    assert "--epochs 1 matches it" in out and "left to run: nothing" not in out

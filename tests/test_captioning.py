@@ -116,6 +116,7 @@ def test_the_encoder_is_the_backbone_run_bit_for_bit(tmp_path):
 
 
 @needs_java
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 def test_metrics_equal_what_cocoevalcap_prints(tmp_path, monkeypatch):
     """Our scorer against pycocoevalcap's own COCOEvalCap.evaluate (its SPICE stage replaced, as it needs a
     download), on hand-made references and candidates."""

@@ -297,6 +297,7 @@ def report_status(markdown: str, heading: str, row: str) -> str:
     return next(line for line in section.splitlines() if line.startswith(f"| {row} |")).rstrip(" |").rsplit("| ", 1)[1]
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 def test_without_java_the_captioning_rows_say_why_every_other_job_runs_and_the_exit_status_is_3(tmp_path):
     """A row not run at the scale (here T7's at a smoke scale restricted to its Baseline) is no environment gap:
     with Java's rows left out, the exit status is 3; without them, 0."""

@@ -175,6 +175,7 @@ def cifar10_jpeg(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 @pytest.mark.shared_data
 def test_cifar10_from_class_folders_decodes_once_into_the_official_images(cifar10_jpeg, tmp_path, monkeypatch):
     from harness.data.cifar import decoded_cache, load_cifar, locate_cifar

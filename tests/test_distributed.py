@@ -80,6 +80,7 @@ def one_step(rank: int, world: int, store: str, images: torch.Tensor, labels: to
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 def test_two_ranks_take_the_step_one_process_takes_on_the_whole_batch(tmp_path):
     """A network without batch statistics (group norm): two ranks on half the batch each end the step with the
     weights one process gets on the whole batch (DDP averages the ranks' gradients); the lr is not rescaled."""

@@ -44,6 +44,7 @@ def pip(*command: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 @pytest.mark.slow
 def test_the_installed_wheel_lists_plans_and_runs_a_table_from_another_folder(tmp_path, data_root):
     target = install_wheel(tmp_path)

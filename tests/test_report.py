@@ -286,7 +286,7 @@ def test_a_mini_comparison_shows_each_seed_and_both_standard_errors(tmp_path):
                              "| -1.00 ± 0.29 (shown) (3 pairs) |")
     assert "top1_err Δ" not in markdown and "Δ = measured" not in markdown and "| — (mini) |" in markdown
     assert "| CutMix | 1 | 40.50 (epoch 71) | 41.00 | — | 0.10 / 0.020 |" in markdown.split("Seed by seed:")[1]
-    assert "| Baseline | 2 | 44.00 (epoch 72) | 44.50 | 0.20 / 0.030 |" in markdown
+    assert "| Baseline | 2 | 44.00 (epoch 72) | 44.50 | — | 0.20 / 0.030 |" in markdown
     html = (tmp_path / "reports" / "index.html").read_text()
     assert "Seed by seed" in html and "<td>40.50 (epoch 71)</td>" in html
 

@@ -75,6 +75,7 @@ def test_submitit_runs_equal_local_ones_and_a_preempted_job_resumes(tmp_path, da
         assert cluster[row]["config_hash"] == local[row]["config_hash"]
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 def test_an_orchestrator_started_again_collects_instead_of_submitting_twice(tmp_path, data_root):
     """run_all quit (killed) while its jobs run on the cluster; run again, it collects them."""
     _, jobs, _ = tiny_jobs(tmp_path, data_root, ROWS)

@@ -63,6 +63,7 @@ def assert_same_run(record, reference, run_dir, reference_dir):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
+@pytest.mark.long  # minutes of the suite: run by make test and CI (-m long)
 @pytest.mark.parametrize("damaged", [["checkpoint.pt"], ["checkpoint.pt", "checkpoint.prev.pt"]])
 def test_a_damaged_checkpoint_is_kept_aside_and_the_run_recovers(data_root, tmp_path, damaged):
     """A truncated checkpoint (full disk, partial copy) must not fail the job forever: the previous checkpoint
