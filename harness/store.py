@@ -23,7 +23,6 @@ from harness.locks import hold_lock
 from harness.train.files import DAMAGED_NOTE, FAILURE, RECORD, STATUS
 
 
-
 class Job(Protocol):
     """What the store reads of a planned job (:class:`harness.jobs.Job`)."""
 
@@ -137,6 +136,26 @@ def record_crash(job: Job, how: str) -> None:
     record_failure(job, "WorkerExit", how, log_tail=log_tail)
 
 
+ORIGIN = "origin.json"  # where an imported run came from (harness.bundles)
+MADE_ELSEWHERE = "made_elsewhere"  # records of the same run made by others, kept beside this one's
+
+
+def run_origin(run_dir: Path) -> dict[str, Any] | None:
+    """Where an imported run came from (bundle, its digest, the commit and hardware that made it); None for a run
+    made here."""
+    return read_json(run_dir / ORIGIN)
+
+
+HERE = "here"  # the origin label of a run made in this results folder
+
+
+def origin_label(run_dir: Path) -> str:
+    """Who made a run, as the report's rows and leaderboard name it: ``here``, or the bundle it was imported from
+    (its file name and the start of its SHA-256: two users' bundles may share a file name)."""
+    origin = run_origin(run_dir)
+    return HERE if origin is None else f"{origin.get('bundle')} {str(origin.get('bundle_sha256'))[:8]}"
+
+
 @dataclass(frozen=True)
 class StoredRun:
     """A finished run found in the results folder."""
@@ -146,6 +165,7 @@ class StoredRun:
     config: dict[str, Any]
     cells: tuple[tuple[str, str, int], ...]  # (table, row, seed) it was run for
     finished_at: float  # its record's modification time
+    origin: str = HERE  # who made it (:func:`origin_label`)
 
 
 def stored_runs(results: Path, scale: str) -> list[StoredRun]:
@@ -157,7 +177,7 @@ def stored_runs(results: Path, scale: str) -> list[StoredRun]:
         if entry.is_dir() and record.is_file() and isinstance(job, dict) and record_is_sound(record):
             cells = tuple((t, r, s) for t, r, s in job.get("cells", []))
             runs.append(StoredRun(Path(entry.path), job.get("task", "classification"), job.get("config", {}), cells,
-                                  record.stat().st_mtime))
+                                  record.stat().st_mtime, origin_label(Path(entry.path))))
     return sorted(runs, key=lambda run: run.finished_at)
 
 
@@ -174,16 +194,6 @@ def stale_reason(record: dict[str, Any], current: dict[str, str] | None = None) 
         return None
     shown = ", ".join(changed[:3]) + (f" (+{len(changed) - 3} more)" if len(changed) > 3 else "")
     return f"made by {made_by}; changed since: {shown}"
-
-
-ORIGIN = "origin.json"  # where an imported run came from (harness.bundles)
-MADE_ELSEWHERE = "made_elsewhere"  # records of the same run made by others, kept beside this one's
-
-
-def run_origin(run_dir: Path) -> dict[str, Any] | None:
-    """Where an imported run came from (bundle, its digest, the commit and hardware that made it); None for a run
-    made here."""
-    return read_json(run_dir / ORIGIN)
 
 
 def other_makings(run_dir: Path) -> list[dict[str, Any]]:

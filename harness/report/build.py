@@ -17,10 +17,11 @@ from harness.io import atomic_write_bytes, atomic_write_json, atomic_write_text,
 from harness.jobs import Cell, Job
 from harness.plotting import figure_png, pyplot
 from harness.report.compare import write_comparison
+from harness.report.leaderboard import write_leaderboard
 from harness.report.profile import write_profile
 from harness.report.seeds import TAIL_EPOCHS, by_seed, seed_records, seed_rows, tail_mean
-from harness.report.summary import (LEGEND, effect, format_measured, format_summary_row, markdown_table, markdown_to_html,
-                                    paired_effect, std_units, table_summary)
+from harness.report.summary import (LEGEND, effect, format_measured, format_summary_row, markdown_table, markdown_text,
+                                    markdown_to_html, paired_effect, std_units, table_summary)
 from harness.report.tidy import write_tidy
 from harness.store import StoredRun, other_makings, run_origin, stale_reason
 from harness.tasks import TASKS
@@ -422,8 +423,9 @@ def table_figures(table: Table, frame: pd.DataFrame, cells: list[Cell], scale: s
 
 def profile_markdown(profile: dict[str, Any], scale: str) -> str:
     """A candidate's profile section of ``tables.md``."""
-    figure = f"![profile of {profile['label']}]({profile['figure']})\n" if profile["figure"] else ""
-    return (f"## Candidate profile: {profile['label']} ({scale} scale)\n\n{profile['note']}\n\n{markdown_table(profile['rows'])}\n\n"
+    label = markdown_text(profile["label"])
+    figure = f"![profile of {label}]({profile['figure']})\n" if profile["figure"] else ""
+    return (f"## Candidate profile: {label} ({scale} scale)\n\n{profile['note']}\n\n{markdown_table(profile['rows'])}\n\n"
             f"{figure}\nThe same numbers: [{profile['csv']}]({profile['csv']}), [{profile['json']}]({profile['json']}).\n")
 
 
@@ -496,11 +498,24 @@ def report_markdown(context: dict[str, Any]) -> str:
     markdown.append("## Provenance\n")
     if context["provenance"]:
         markdown.append(markdown_table(context["provenance"]) + "\n")
+    markdown += leaderboard_markdown(context["leaderboard"])
     if context["made_twice"]:
         markdown.append("## The same run made twice\n\nRuns made here and imported from elsewhere under the same key "
                         "(the same configuration, data and code): their figures, side by side.\n")
         markdown.append(markdown_table(context["made_twice"]) + "\n")
     return "\n".join(markdown)
+
+
+def leaderboard_markdown(leaderboard: dict[str, Any]) -> list[str]:
+    """The leaderboard's sections of ``tables.md`` (none where nothing was imported and one candidate is shown)."""
+    markdown = []
+    if leaderboard["profiles"]:
+        markdown.append("## Candidate profiles side by side\n\nEach candidate's cell: its figure (rank among the "
+                        "five; its difference to CutMix).\n\n" + markdown_table(leaderboard["profiles"]) + "\n")
+    if leaderboard["rows"]:
+        markdown.append(f"## Leaderboard: every origin's runs\n\n{leaderboard['note']} As data: "
+                        f"[{leaderboard['csv']}]({leaderboard['csv']}).\n\n" + markdown_table(leaderboard["rows"]) + "\n")
+    return markdown
 
 
 def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper: pd.DataFrame, scale: str,
@@ -517,6 +532,7 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
     sections, summary, frames = table_sections(tables, cells, paper, scale, out_dir, cache)
     profiles = write_profile(tables, frames, cells, scale, out_dir, cache)
     data = write_tidy(tables, frames, cells, runs or [], scale, out_dir)
+    leaderboard = write_leaderboard(tables, runs or [], profiles, out_dir)
     compared = ""
     if compare is not None:
         data["compare"], verdicts = write_comparison(tables, cells, lambda t, c: table_frame(t, c, paper), compare,
@@ -532,7 +548,8 @@ def build_report(tables: list[Table], jobs: list[Job], cells: list[Cell], paper:
     context = {"scale": scale, "scale_note": SCALE_NOTES[scale], "progress": progress, "freshness": freshness,
                "compared": compared, "data": {k: v.name for k, v in data.items()}, "profiles": profiles,
                "summary": summary, "legend": markdown_to_html(LEGEND), "sections": sections, "provenance": shown,
-               "made_twice": made_twice([c.job for c in cells if c.job and c.table in frames])}
+               "made_twice": made_twice([c.job for c in cells if c.job and c.table in frames]),
+               "leaderboard": leaderboard}
     return {"markdown": atomic_write_text(out_dir / "tables.md", report_markdown(context)),
             "html": atomic_write_text(out_dir / "index.html", _template("index.html.j2").render(**context))}
 

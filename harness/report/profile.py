@@ -162,6 +162,6 @@ def write_profile(tables: list[Table], frames: dict[str, pd.DataFrame], cells: l
             else:
                 atomic_write_bytes(out_dir / figure, png)
                 cache[figure] = digest
-        sections.append({"label": label, "rows": rows, "figure": figure, "csv": csv.name,
+        sections.append({"label": label, "rows": rows, "records": records, "figure": figure, "csv": csv.name,
                          "json": f"profile_{name}.json", "note": PROFILE_NOTE})
     return sections

@@ -53,17 +53,40 @@ def _newest_by_cell(runs: list[StoredRun]) -> dict[tuple[str, str, int], StoredR
     return newest
 
 
-def _recorded_row(run: StoredRun, name: str) -> Row:
-    """A table row known only from its records (a candidate profiled earlier): its method and parameters."""
+def unplanned_cells(runs: list[StoredRun],
+                    planned: set[tuple[str, str, int]]) -> dict[tuple[str, str, int], tuple[StoredRun, str]]:
+    """The stored cells a plan does not have, the newest run of each, under the row name the report gives them:
+    the row's own where one origin made its runs, ``row [origin]`` where several did. Two users' runs of a row are
+    never averaged together unless their keys are equal (and then they are one run, in one folder). Each with
+    the row it was run for."""
+    origins: dict[tuple[str, str], set[str]] = {}
+    for run in runs:
+        for table, row, seed in run.cells:
+            if (table, row, seed) not in planned:
+                origins.setdefault((table, row), set()).add(run.origin)
+    found = {}
+    for run in runs:  # oldest first: a later run replaces an earlier one
+        for table, row, seed in run.cells:
+            if (table, row, seed) not in planned:
+                name = row if len(origins[(table, row)]) == 1 else f"{row} [{run.origin}]"
+                found[(table, name, seed)] = (run, row)
+    return found
+
+
+def _recorded_row(run: StoredRun, name: str, candidate: bool) -> Row:
+    """A table row known only from its records (a candidate profiled earlier, or one origin's runs of a row that
+    several origins made): its method and parameters."""
     config = run.config.get("train", run.config)
-    return Row(name=name, method=config.get("method"), params=dict(config.get("method_params", {})), candidate=True)
+    return Row(name=name, method=config.get("method"), params=dict(config.get("method_params", {})),
+               candidate=candidate)
 
 
 def with_stored_runs(tables: list[Table], cells: list[Cell], runs: list[StoredRun],
                      scale: str) -> tuple[list[Table], list[Cell]]:
     """The report's tables and cells over the whole store: each planned cell whose run has not finished filled by
     the newest stored run of that cell (with a note), the stored cells the plan does not have (other seeds,
-    candidates profiled earlier) added, and the rows those candidates need added to their tables."""
+    candidates profiled earlier, a row per origin where several made them: :func:`unplanned_cells`) added, and
+    the rows those candidates need added to their tables."""
     newest = _newest_by_cell(runs)
     merged, planned = [], set()
     for cell in cells:
@@ -74,11 +97,13 @@ def with_stored_runs(tables: list[Table], cells: list[Cell], runs: list[StoredRu
         merged.append(cell)
     by_id = {table.id: table for table in tables}
     added: dict[str, dict[str, Row]] = {}
-    for (table_id, row, seed), run in newest.items():
-        if (table_id, row, seed) in planned or table_id not in by_id:
+    for (table_id, name, seed), (run, row) in unplanned_cells(runs, planned).items():
+        if table_id not in by_id:
             continue
-        merged.append(Cell(table_id, row, seed, job=stored_job(run, scale)))
-        if row not in {r.name for r in by_id[table_id].rows} and by_id[table_id].candidate is not None:
-            added.setdefault(table_id, {}).setdefault(row, _recorded_row(run, row))
+        merged.append(Cell(table_id, name, seed, job=stored_job(run, scale)))
+        table_rows = {r.name: r for r in by_id[table_id].rows}
+        if name not in table_rows and (by_id[table_id].candidate is not None or row in table_rows):
+            candidate = row not in table_rows or table_rows[row].candidate
+            added.setdefault(table_id, {}).setdefault(name, _recorded_row(run, name, candidate))
     extended = [replace(t, rows=t.rows + tuple(added[t.id].values())) if t.id in added else t for t in tables]
     return extended, merged

@@ -125,9 +125,15 @@ def _with_verdict(metric: str, difference: float, error: float) -> str:
     return f"{difference:+.2f} ± {error:.2f} ({verdict})"
 
 
+def markdown_text(value: Any) -> str:
+    """Text for markdown (a table cell or a heading): no column break, and no HTML (row names can come from other
+    people's bundles)."""
+    return str(value).replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """Rows of cells as a markdown table (headers from the first row)."""
     header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(r[h]).replace("|", "/") for h in header) + " |" for r in rows]
+    lines = ["| " + " | ".join(map(markdown_text, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(markdown_text(r[h]) for h in header) + " |" for r in rows]
     return "\n".join(lines)

@@ -15,12 +15,12 @@ import pandas as pd
 from harness.experiments import Table
 from harness.io import atomic_write_text, read_json
 from harness.jobs import Cell
-from harness.store import StoredRun, stale_reason
+from harness.store import StoredRun, origin_label, stale_reason
 from harness.train.files import RECORD
 
 DECIMALS = 2  # as the report prints its figures (harness.report.summary.format_measured)
 COLUMNS = ["scale", "table", "row", "seed", "method", "params", "model", "dataset", "data_fingerprint", "code",
-           "commit", "stale", "job", "run_dir", "note", "metric", "best", "last", "paper", "shown"]
+           "commit", "stale", "job", "run_dir", "origin", "note", "metric", "best", "last", "paper", "shown"]
 
 
 def _run_fields(record: dict[str, Any], folder: Path) -> dict[str, Any]:
@@ -31,7 +31,7 @@ def _run_fields(record: dict[str, Any], folder: Path) -> dict[str, Any]:
             "model": config.get("model"), "dataset": config.get("dataset", record["config"].get("evaluation")),
             "data_fingerprint": record.get("data_fingerprint") or config.get("data_fingerprint"),
             "code": config.get("code"), "commit": git.get("commit"), "stale": stale_reason(record) or "",
-            "job": folder.name, "run_dir": str(folder)}
+            "job": folder.name, "run_dir": str(folder), "origin": origin_label(folder)}
 
 
 def _lines(table: Table, row: str, seed: int | None, record: dict[str, Any], folder: Path, paper: dict[str, Any],
