@@ -165,9 +165,10 @@ def add_action_flags(group: argparse._ArgumentGroup) -> None:
                        "and a manifest of their identities, environments and SHA-256s; never data (docs/results.md)")
     group.add_argument("--with-weights", action="store_true", help="with --export: each run's best checkpoint too")
     group.add_argument("--import", dest="imports", action="append", default=[], type=Path, metavar="BUNDLE",
-                       help="add a bundle's runs (an archive --export wrote, or a folder of that layout) to --results "
-                       "first, each checked (digests, keys recomputed, record format, archive safety) and named by "
-                       "its origin: a planned job an imported run has made is finished. Repeatable")
+                       help="add a bundle's runs (an archive --export wrote, a folder of that layout, or a folder of "
+                       "bundles) to --results first, each checked (digests, keys recomputed, record format, archive "
+                       "safety) and named by its origin: a planned job an imported run has made is finished. With "
+                       "--report-only: one leaderboard over them all. Repeatable")
     group.add_argument("--import-max-file-mb", type=int, default=64, metavar="MB", help="the largest file an "
                        "imported bundle may hold (default: 64)")
     group.add_argument("--import-max-total-mb", type=int, default=1024, metavar="MB", help="the largest bundle, "

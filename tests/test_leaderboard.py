@@ -82,7 +82,7 @@ def two_bundles(tmp_path_factory) -> dict:
 def test_two_users_bundles_of_one_candidate_give_one_leaderboard_with_a_row_each(two_bundles, tmp_path, capsys):
     reports = tmp_path / "reports"
     args = [*two_bundles["common"], "--results", str(tmp_path / "results"), "--reports", str(reports),
-            "--report-only", "--import", str(two_bundles["a"]), "--import", str(two_bundles["b"])]
+            "--report-only", "--import", str(two_bundles["a"].parent)]  # a folder of bundles: each of them
     assert run_all(args) == 0
     out = capsys.readouterr().out
     assert "5 imported" in out and "4 already here, 1 imported" in out  # A's compared runs are B's: one run each

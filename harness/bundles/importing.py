@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from harness.bundles.layout import Limits
+from harness.bundles.layout import MANIFEST, Limits
 from harness.bundles.verify import VerifiedBundle, VerifiedRun, read_bundle
 from harness.store import import_run
 from harness.tasks import TASKS
@@ -27,12 +27,25 @@ def origin_of(bundle: VerifiedBundle, run: VerifiedRun) -> dict:
             "harness": bundle.manifest.get("harness"), "imported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
+def bundle_sources(paths: list[Path]) -> list[Path]:
+    """The bundles ``--import`` names: each archive or bundle folder as it is, and for a folder of bundles (no
+    manifest of its own) every ``*.tar.gz`` and bundle folder in it, by name."""
+    sources = []
+    for path in map(Path, paths):
+        if path.is_dir() and not (path / MANIFEST).is_file():
+            inside = sorted(p for p in path.iterdir() if p.name.endswith(".tar.gz") or (p / MANIFEST).is_file())
+            sources += inside or [path]  # a folder with no bundle is refused by name when it is read
+        else:
+            sources.append(path)
+    return sources
+
+
 def import_bundles(sources: list[Path], results: Path, limits: Limits = Limits()) -> list[str]:
-    """Check every bundle, then add their runs to ``results`` (nothing is written unless all pass); a line per
-    bundle saying what became of its runs."""
+    """Check every bundle (``sources`` as :func:`bundle_sources` reads them), then add their runs to ``results``
+    (nothing is written unless all pass); a line per bundle saying what became of its runs."""
     bundles = []
     try:
-        for source in sources:
+        for source in bundle_sources(sources):
             bundles.append(read_bundle(Path(source), recompute_key, limits))
         lines = []
         for bundle in bundles:
