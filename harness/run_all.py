@@ -162,7 +162,8 @@ def add_action_flags(group: argparse._ArgumentGroup) -> None:
                        "records were made by other harness code than this checkout's (the report marks them)")
     group.add_argument("--export", type=Path, metavar="FILE", help="write the selected finished runs (--scale, --tables, "
                        "--rows, --methods, --seeds, --candidate choose) as one bundle: records, job descriptions, logs "
-                       "and a manifest of their identities, environments and SHA-256s; never data (docs/results.md)")
+                       "and a manifest of their identities, environments and SHA-256s; never data. A .tar.gz/.tgz name "
+                       "writes an archive, any other a folder of the same layout (docs/results.md)")
     group.add_argument("--with-weights", action="store_true", help="with --export: each run's best checkpoint too")
     group.add_argument("--import", dest="imports", action="append", default=[], type=Path, metavar="BUNDLE",
                        help="add a bundle's runs (an archive --export wrote, a folder of that layout, or a folder of "

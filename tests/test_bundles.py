@@ -86,6 +86,19 @@ def test_a_bundle_round_trips_into_an_empty_folder_as_finished_runs_with_the_sam
     assert "2 already here" in capsys.readouterr().out
 
 
+def test_a_folder_bundle_holds_the_archives_files_and_imports_as_it_does(made, tmp_path, capsys):
+    """A name without .tar.gz exports a folder (what a repository ships); exported again, it is replaced whole."""
+    folder = tmp_path / "shipped" / "mini"
+    for _ in range(2):
+        assert run_all([*made["common"], "--results", str(made["results"]), "--export", str(folder)]) == 0
+    files = {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    archived = unpacked(made["bundle"])
+    assert set(files) == set(archived) and sorted(p.name for p in folder.parent.iterdir()) == ["mini"]
+    assert all(files[name] == archived[name] for name in files if name != MANIFEST)
+    assert run_all([*made["common"], "--results", str(tmp_path / "results"), "--import", str(folder), "--plan"]) == 0
+    assert "2 imported" in capsys.readouterr().out
+
+
 def test_an_edited_figure_with_its_digest_fixed_is_the_makers_word_but_an_edited_configuration_is_refused(made, tmp_path):
     from harness.bundles.importing import import_bundles
     from harness.bundles.layout import BundleRefused

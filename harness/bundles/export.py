@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tarfile
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -52,9 +53,37 @@ def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     archive.addfile(info, io.BytesIO(data))
 
 
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+
+
+def _write_archive(destination: Path, manifest: dict[str, Any], members: list[tuple[str, Path]]) -> None:
+    partial = destination.with_name(f".{destination.name}.partial")
+    with tarfile.open(partial, "w:gz") as archive:
+        _add(archive, MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+        for name, path in members:
+            _add(archive, name, path.read_bytes())
+    os.replace(partial, destination)
+
+
+def _write_folder(destination: Path, manifest: dict[str, Any], members: list[tuple[str, Path]]) -> None:
+    """The bundle as a folder (a repository can hold it, diffs and all): written beside, then swapped in."""
+    partial = destination.with_name(f".{destination.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    for name, path in members:
+        (partial / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, partial / name)
+    (partial / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    old = destination.with_name(f".{destination.name}.old")
+    if destination.exists():
+        os.replace(destination, old)
+    os.replace(partial, destination)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def export_bundle(jobs: list[Job], destination: Path, with_weights: bool = False) -> int:
-    """Write the finished ``jobs`` as one bundle at ``destination`` (atomically: a temporary file renamed);
-    the number of runs written. A HarnessError where none has finished."""
+    """Write the finished ``jobs`` as one bundle at ``destination``: an archive where its name ends in
+    ``.tar.gz`` or ``.tgz``, else a folder of the same layout (replacing one there). Atomic: written beside and
+    renamed. The number of runs written; a HarnessError where none has finished."""
     finished = [job for job in jobs if job.status() == "finished"]
     if not finished:
         raise HarnessError(f"--export {destination}: no finished run in the selection (run it first, or check --scale "
@@ -68,10 +97,6 @@ def export_bundle(jobs: list[Job], destination: Path, with_weights: bool = False
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": entries}
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(f".{destination.name}.partial")
-    with tarfile.open(partial, "w:gz") as archive:
-        _add(archive, MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
-        for name, path in members:
-            _add(archive, name, path.read_bytes())
-    os.replace(partial, destination)
+    archive = destination.name.endswith(ARCHIVE_SUFFIXES)
+    (_write_archive if archive else _write_folder)(destination, manifest, members)
     return len(finished)
