@@ -115,7 +115,7 @@ def main() -> None:
         times = {name: timed(command, args.repeats) for name, command in
                  (("tar xzf", untar), ("import (every check)", imported),
                   ("--report-only --import (leaderboard)", leaderboard), ("--report-only, runs here", report_only))}
-    print(f"{args.runs} runs in {args.bundles} bundles (all of them in one: {size / 1e6:.1f} MB); median of {args.repeats}")
+    print(f"{args.runs} runs in {args.bundles} bundles (all of them in one: {size / 1e3:.0f} kB); median of {args.repeats}")
     for name, seconds in times.items():
         print(f"  {name:40s} {seconds:7.2f} s")
     importing = times["import (every check)"]
