@@ -184,3 +184,32 @@ def test_an_imported_run_close_to_a_planned_job_is_named_with_the_field_that_dif
     out = capsys.readouterr().out
     assert "imported runs close to planned jobs" in out and "differs in epochs" in out
     assert "--epochs 1 matches it" in out and "left to run: nothing" not in out
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "baselines" / "mini"
+JPEG = "60000:f32c1176d5ec0920"  # the JPEG edition of CIFAR-10 the shipped runs were made on (test_keys.py)
+
+
+@pytest.mark.skipif(not (SHIPPED / MANIFEST).is_file(), reason="no shipped mini runs yet (docs/evidence.md)")
+def test_the_shipped_mini_runs_import_and_a_candidates_plan_runs_only_what_they_lack(tmp_path):
+    """baselines/mini (the evidence runs) imports whole, and a candidate's mini plan on the same data holds as
+    finished every row and seed the bundle has: what is left to run is the candidate's and the seeds not shipped."""
+    from unittest import mock
+
+    import harness.fingerprint
+    from harness.bundles.importing import import_bundles
+    from harness.plan import load_catalog, make_plan
+    from harness.run_all import parse_args
+
+    shipped = {(cell[1], cell[2]): run["key"] for run in json.loads((SHIPPED / MANIFEST).read_text())["runs"]
+               for cell in run["cells"]}
+    assert import_bundles([SHIPPED], tmp_path)[0].endswith(f"{len(set(shipped.values()))} imported")
+    args = parse_args(["--scale", "mini", "--tables", "7", "--precision", "fp32", "--device", "cpu", "--results",
+                       str(tmp_path), "--candidate", "X=cutmix:prob=0.3", "--seeds", "0", "1", "2"])
+    with mock.patch.object(harness.fingerprint, "_fingerprint", lambda dataset, root: f"{dataset}:{JPEG}"):
+        jobs = make_plan(args, *load_catalog(args)).jobs
+    for job in jobs:
+        (_, row, seed), = job.cells
+        assert (job.status() == "finished") == ((row, seed) in shipped), (row, seed)
+        assert job.status() != "finished" or job.key == shipped[(row, seed)]
+    assert {job.cells[0][1] for job in jobs if job.status() != "finished"} >= {"X"}
