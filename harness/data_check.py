@@ -35,10 +35,11 @@ class DataStatus:
     name: str
     folder: Path
     how: str  # how the folder was chosen (harness.paths.dataset_folder)
-    state: str  # found | missing | incomplete | generated
+    state: str  # found | missing | incomplete (fewer images than the protocol reads) | unusable (a job would fail) | generated
     counts: dict[str, int]
     expected: dict[str, int]
     tables: tuple[str, ...]
+    problem: str = ""  # why it is unusable
 
     @property
     def usable(self) -> bool:
@@ -47,7 +48,7 @@ class DataStatus:
     def line(self) -> str:
         counts = ", ".join(f"{split} {self.counts.get(split, 0):,} (≥ {want:,})" for split, want in self.expected.items())
         return (f"{self.name:22s} {self.state:10s} {self.folder} [{self.how}]" + (f"  ({counts})" if counts else "")
-                + f"  [{', '.join(self.tables)}]")
+                + f"  [{', '.join(self.tables)}]" + (f"  {self.problem}" if self.problem else ""))
 
 
 def _images(folder: Path) -> int:
@@ -100,6 +101,41 @@ def _coco(root: Path) -> tuple[Path, dict[str, int]]:
     return folder, counts
 
 
+CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
+
+
+def cifar_class_counts(name: str, root: Path) -> dict[str, int]:
+    """Training images per class of CIFAR ``name`` under ``root`` (an ``.npz``'s labels, or class folders: no image
+    opened); empty for torchvision's batches (the full set) or where none is found."""
+    source = find_cifar(root, name)
+    if source is None or source.kind not in ("npz", "folders"):
+        return {}
+    if source.kind == "npz":
+        with np.load(source.path) as archive:
+            labels, counts = np.unique(archive["y_train"], return_counts=True)
+        return {str(label): int(count) for label, count in zip(labels, counts)}
+    train = source.path / "train"
+    return {folder.name: _images(folder) for folder in sorted(train.iterdir()) if folder.is_dir()} if train.is_dir() else {}
+
+
+def subset_problem(name: str, root: Path, settings: dict[str, Any]) -> str:
+    """Why a protocol's class-balanced training subset (``train_subset``) cannot be drawn from CIFAR ``name``
+    (the classes below their share), or ""."""
+    if name not in CIFAR_CLASSES or not settings.get("train_subset"):
+        return ""
+    counts = cifar_class_counts(name, root)
+    if not counts:
+        return ""
+    need = max(1, settings["train_subset"] // CIFAR_CLASSES[name])
+    short = [f"{label} ({count})" for label, count in counts.items() if count < need]
+    absent = CIFAR_CLASSES[name] - len(counts)
+    if not short and absent <= 0:
+        return ""
+    found = ", ".join(short) + (f"{', ' if short else ''}{absent} class(es) absent" if absent > 0 else "")
+    return (f"the protocol's class-balanced subset of {settings['train_subset']:,} training images needs "
+            f"{need} of each class; below that: {found}")
+
+
 COUNTERS: dict[str, Callable[[Path], tuple[Path, dict[str, int]]]] = {
     "cifar10": lambda root: _cifar("cifar10", root), "cifar100": lambda root: _cifar("cifar100", root),
     "imagenet": lambda root: (root, {"train": _images(root / "train"), "val": _images(root / "val")}),
@@ -150,16 +186,20 @@ def _status(name: str, root: Path, how: str, settings: dict[str, Any], tables: t
     else:
         folder, counts = COUNTERS[name](root)
         expected = expected_counts(name, counts, settings, rehearsal)
+    problem = ""
     if not counts or not any(counts.values()):
         state = "missing"
+    elif problem := subset_problem(name, root, settings):
+        state = "unusable"
     else:
         state = "incomplete" if any(counts.get(split, 0) < want for split, want in expected.items()) else "found"
-    return DataStatus(name, folder, how, state, counts, expected, tables)
+    return DataStatus(name, folder, how, state, counts, expected, tables, problem)
 
 
 def survey_plan_data(jobs: list[Job], protocols: dict[str, Any], scale: str, tables: dict[str, Any],
-                    root: str | None, given: dict[str, str]) -> list[DataStatus]:
-    """Every data set the plan's jobs read, once, with the tables that read it."""
+                     root: str | None, given: dict[str, str], subsets_only: bool = False) -> list[DataStatus]:
+    """Every data set the plan's jobs read, once, with the tables that read it (``subsets_only``: only those a
+    protocol draws a class-balanced subset from, which are quick to check before every run)."""
     using: dict[str, dict[str, Any]] = {}
     for job in jobs:
         for name in job_data(job):
@@ -169,7 +209,7 @@ def survey_plan_data(jobs: list[Job], protocols: dict[str, Any], scale: str, tab
                     entry["tables"].append(table_id)
                     entry["settings"] = entry["settings"] or protocols[tables[table_id].protocol][scale]
     return [check_one(name, root, given, entry["settings"], tuple(entry["tables"]), scale == REHEARSAL)
-            for name, entry in using.items()]
+            for name, entry in using.items() if not subsets_only or entry["settings"].get("train_subset")]
 
 
 def root_origin(root: str | None) -> str:

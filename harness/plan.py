@@ -137,6 +137,11 @@ def format_plan(jobs: list[Job], cells: list[Cell]) -> str:
 def load_catalog(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Table]]:
     """The protocols and the tables of ``--experiments``, after loading the plugins (their methods name rows)."""
     augment.load_plugins(plugin_paths(args))
+    missing = [name for name in ("protocols.yaml", "tables/") if not (args.experiments / name).exists()]
+    if missing:
+        raise HarnessError(f"--experiments {args.experiments}: no {' and no '.join(missing)} there: an experiments "
+                           "folder holds protocols.yaml (each data-set family's protocol at each scale) and tables/ "
+                           "(a YAML file per table); start one from a copy of the project's experiments/")
     protocols = load_protocols(args.experiments / "protocols.yaml")
     return protocols, load_tables(args.experiments / "tables", protocols)
 

@@ -254,6 +254,17 @@ def report_builder(args: argparse.Namespace, plan: Plan) -> Callable[[], dict[st
     return report
 
 
+def require_usable_subsets(args: argparse.Namespace, plan: Plan, jobs: list[Job]) -> None:
+    """Stop before any job where a protocol's class-balanced subset cannot be drawn from the data found (the job
+    would fail at its start, on a cluster after its wait in the queue): ``--check-data``'s line for each."""
+    study = plan.study
+    unusable = [status for status in survey_plan_data(jobs, study.protocols, args.scale, study.catalog,
+                                                      args.data_root, dict(study.settings.data), subsets_only=True)
+                if status.state == "unusable"]
+    if unusable:
+        raise HarnessError("data the plan cannot use, nothing run:\n" + "\n".join(s.line() for s in unusable))
+
+
 def prepare(args: argparse.Namespace, plan: Plan, rerun: list[Job]):
     """The executor where something will run, after checking every unfinished job's data (a wrong --data-root
     stops here, before any job starts or any file is written); None where nothing will."""
@@ -264,6 +275,7 @@ def prepare(args: argparse.Namespace, plan: Plan, rerun: list[Job]):
             visible_gpus(args.gpus)  # a malformed list is an error even when nothing runs
         return None
     require_data(jobs)
+    require_usable_subsets(args, plan, [job for job in jobs if job.status() != "finished" or job in rerun])
     executor = make_executor(args)
     executor.check(jobs)
     return executor

@@ -234,11 +234,35 @@ def test_check_data_names_each_data_set_its_folder_state_and_counts(tmp_path):
     assert generated.returncode == 0 and "synthetic " in generated.stdout and "ood_generated" in generated.stdout
 
 
+def test_a_class_short_of_the_balanced_subset_stops_the_run_before_any_job(tmp_path):
+    """Class folders with 300 training images a class but 150 in class3: --check-data names the class, and the
+    run stops with that line (exit 2) where its job would have failed at its start."""
+    class_folders(tmp_path / "cifar10", {"train": 300, "test": 1000})
+    for extra in sorted((tmp_path / "cifar10" / "train" / "class3").iterdir())[150:]:
+        extra.unlink()
+    found = check_data("--scale", "mini", "--tables", "7", "--data-root", str(tmp_path))
+    line = next(l for l in found.stdout.splitlines() if l.startswith("cifar10 "))
+    assert found.returncode == 1 and " unusable " in line and "needs 200 of each class; below that: class3 (150)" in line
+    run = subprocess.run([sys.executable, "run_all.py", "--scale", "mini", "--tables", "7", "--data-root", str(tmp_path),
+                          "--results", str(tmp_path / "r"), "--reports", str(tmp_path / "p")],
+                         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "nothing run" in run.stderr and "below that: class3 (150)" in run.stderr
+    assert not (tmp_path / "r" / "mini").exists()
+
+
+def test_an_experiments_folder_without_protocols_says_what_it_must_hold(tmp_path):
+    result = subprocess.run([sys.executable, "run_all.py", "--experiments", str(tmp_path), "--plan"],
+                            cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no protocols.yaml and no tables/ there" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.shared_data
 def test_check_data_says_a_subset_is_incomplete(tmp_path):
     result = check_data("--scale", "mini", "--tables", "7", "--data-root", str(shared("cifar10")))
     line = next(l for l in result.stdout.splitlines() if l.startswith("cifar10 "))
-    assert result.returncode == 1 and " incomplete " in line and "train 2,119 (≥ 2,000), test 1,017 (≥ 10,000)" in line
+    assert result.returncode == 1 and " unusable " in line and "train 2,119 (≥ 2,000), test 1,017 (≥ 10,000)" in line
+    assert "needs 200 of each class; below that: 2 (192), 5 (191)" in line  # the two short classes of the subset
     rehearsal = check_data("--scale", "rehearsal", "--tables", "7", "--data-root", str(shared("cifar10")))
     line = next(l for l in rehearsal.stdout.splitlines() if l.startswith("cifar10 "))  # a part of each split will do
     assert rehearsal.returncode == 0 and " found " in line and "train 2,119 (≥ 1), test 1,017 (≥ 1)" in line
