@@ -40,7 +40,7 @@ COMPARED = ("Baseline", "Mixup", "Cutout", "CutMix")  # the methods a candidate 
 SLOT_KEYS = {"compare", "backbone", "profile"}
 SCALE_KEYS = {"dataset", "image_size", "epochs", "batch_size", "lr", "milestones", "seeds", "method_defaults",
               "model_map", "cost", "require_stand_in", "weight_decay", "head_lr", "init_from", "cam_threshold",
-              "detector", "backbone_checkpoint", "schedule_fraction", "eval_transform", "rows", "train_subset", "test_subset",
+              "detector", "file_detector", "backbone_checkpoint", "schedule_fraction", "eval_transform", "rows", "train_subset", "test_subset",
               "embed_size", "hidden_size", "min_count", "max_length", "beam_size", "evaluation", "epsilon", "ood_sets",
               "hole_steps", "pairs", "gpus", "sync_bn", "input_pipeline"}
 

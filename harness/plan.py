@@ -204,6 +204,29 @@ def check_backbones_used(given: dict[str, str], jobs: list[Job], scale: str) -> 
                            "(there its rows train from scratch, or do not run)")
 
 
+def check_given_weights(jobs: list[Job]) -> None:
+    """Every ``--backbone`` file against the network each unfinished job will load it into (names and shapes;
+    the file memory-mapped): a misfit stops the command before anything is queued, naming the tensors."""
+    from harness.weights import MisfitWeights, check_fits
+
+    checked, problems = set(), []
+    for job in jobs:
+        weights = TASKS[job.task].given_weights(job.config)
+        what = (weights.path, weights.model, weights.num_classes, repr(weights.model_kwargs), weights.with_head) \
+            if weights else None
+        if weights is None or what in checked or job.status() == "finished":
+            continue
+        checked.add(what)
+        try:
+            check_fits(weights.path, weights.model, weights.num_classes, weights.model_kwargs, weights.with_head,
+                       what=f"{job.task}, {'with' if weights.with_head else 'without'} its classifier; "
+                            f"{', '.join(f'{t}/{r}' for t, r, _ in job.cells[:2])}")
+        except MisfitWeights as err:
+            problems.append(str(err))
+    if problems:
+        raise HarnessError("--backbone: " + "\n".join(problems))
+
+
 def run_settings(args: argparse.Namespace) -> RunSettings:
     """The command's settings every job takes (flags, checked)."""
     return RunSettings(backbones=given_backbones(args), data=data_locations(args), data_root=args.data_root,
@@ -242,6 +265,7 @@ def make_plan(args: argparse.Namespace, protocols: dict[str, Any], catalog: dict
     if candidates and not args.tables:  # the profile's runs only; other rows are shown where they are cached
         jobs, cells, tables = restrict_to_profile(jobs, cells, tables)
     check_backbones_used(study.settings.backbones, jobs, args.scale)
+    check_given_weights(jobs)
     jobs, cells, missing = without_missing_runtimes(jobs, cells)
     jobs = with_upstream(study, jobs, tables, seeds=args.seeds)  # a table on its own: the runs its rows start from
     return Plan(study, tables, jobs, cells, candidates, missing, stale_jobs(jobs), workers_line(args, jobs),

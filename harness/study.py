@@ -91,10 +91,15 @@ class Study:
     def resolve(self, reference: str, seed: int) -> tuple[str, Path, dict[str, Any]]:
         """The run of another table's row (``"T3_imagenet_r50/CutMix"``) at this scale and ``seed``: (its key, its
         folder, its configuration). A fine-tuning job names the run whose checkpoint it starts from."""
+        table, row = self.row_of(reference)
+        config, key = self.configure(table, row, seed)
+        return key, self.run_folder(key), config
+
+    def row_of(self, reference: str) -> tuple[Table, Row]:
+        """The table and row ``"table/row"`` names."""
         table_id, _, row_name = reference.partition("/")
         table = self.catalog.get(table_id)
         row = next((r for r in table.rows if r.name == row_name), None) if table else None
         if row is None:
             raise HarnessError(f"backbone {reference!r} names no table row")
-        config, key = self.configure(table, row, seed)
-        return key, self.run_folder(key), config
+        return table, row

@@ -26,7 +26,8 @@ from harness.paths import data_root
 from harness.train import CHECKPOINT, RECORD
 from harness.train.config import backbone_train_config
 from harness.train.provenance import code_provenance, hardware, package_versions
-from harness.train.trainer import load_backbone, resolve_device
+from harness.train.trainer import resolve_device
+from harness.weights import load_checked
 
 FEATURES = "features.pt"
 VOCABULARY = "vocabulary.json"
@@ -38,7 +39,7 @@ def build_encoder(config: dict) -> torch.nn.Module:
     loaded from its checkpoint (the run's, or a file given in its place), frozen in evaluation mode."""
     train = backbone_train_config(config)
     encoder = create_model(train.model, num_classes=0, **train.model_kwargs)
-    load_backbone(encoder, Path(config["backbone_checkpoint"]))
+    load_checked(encoder, Path(config["backbone_checkpoint"]), with_head=False)
     return encoder.eval().requires_grad_(False)
 
 

@@ -13,7 +13,7 @@ import torch
 
 from harness.errors import HarnessError
 from harness.io import atomic_torch_save
-from harness.train.trainer import read_model_state
+from harness.weights import read_weights
 
 CLASSIFIER_PREFIXES = ("fc.",)
 BACKBONE_PREFIX = "backbone."
@@ -56,7 +56,7 @@ def timm_to_detector(timm_state: dict[str, torch.Tensor], detector_state: dict[s
 def write_detector_checkpoint(timm_checkpoint: Path, detector: torch.nn.Module, out: Path) -> int:
     """Convert ``timm_checkpoint`` for ``detector`` and save it as an mmengine checkpoint (``load_from``);
     returns the number of tensors placed."""
-    placed = timm_to_detector(read_model_state(timm_checkpoint), detector.state_dict())
+    placed = timm_to_detector(read_weights(timm_checkpoint, mmap=False), detector.state_dict())
     atomic_torch_save(out, {"state_dict": placed, "meta": {"converted_from": str(timm_checkpoint)}})
     return len(placed)
 

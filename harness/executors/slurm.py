@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -156,7 +157,19 @@ class SlurmExecutor:
                                "or try the path locally with --slurm-local") from None
 
     def check(self, jobs: list[Job]) -> None:
-        """Nothing to check before submitting: the cluster refuses what it cannot run, at submission."""
+        """Before anything is submitted: the partition asked for exists (``sinfo``), so that a misspelt one is
+        one line, not a refusal per job array. What else the cluster cannot run it refuses at submission."""
+        if self.cluster != "slurm" or not self.settings.partition:
+            return
+        try:
+            listed = subprocess.run(["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True,
+                                    timeout=60, check=True).stdout.split()
+        except (OSError, subprocess.SubprocessError):
+            return  # sinfo unavailable: the submission says what is wrong
+        partitions = [name.rstrip("*") for name in listed]
+        if self.settings.partition not in partitions:
+            raise HarnessError(f"Slurm partition {self.settings.partition!r} does not exist on this cluster (sinfo "
+                               f"lists: {', '.join(partitions) or 'none'}); nothing was submitted")
 
     def reserve(self, job: Job, running: int) -> bool:
         return self.max_jobs is None or running < self.max_jobs

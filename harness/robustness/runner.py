@@ -23,7 +23,8 @@ from harness.robustness.ood_data import ood_dataset
 from harness.train import RECORD
 from harness.train.config import backbone_train_config
 from harness.train.provenance import code_provenance, hardware, package_versions
-from harness.train.trainer import read_model_state, resolve_device
+from harness.train.trainer import resolve_device
+from harness.weights import load_checked
 
 OOD_METRICS = ("tnr_at_tpr95", "auroc", "detection_acc")
 FIGURE5_CURVES = ("centre_err", "boundary_err", "mixup_neither", "cutmix_neither")
@@ -36,7 +37,7 @@ def load_classifier(config: dict, device: torch.device):
     data = build_datasets(train.dataset, data_root(train.data_root), image_size=train.image_size,
                           test_subset=train.test_subset)  # its own test images
     network = create_model(train.model, data.num_classes, **train.model_kwargs)
-    network.load_state_dict(read_model_state(Path(checkpoint)))
+    load_checked(network, Path(checkpoint), with_head=True)
     normalize = next(t for t in data.test.transform.transforms if isinstance(t, v2.Normalize))
     return network.to(device).eval(), data.test, normalize
 

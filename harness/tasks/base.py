@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from harness.code_identity import run_code
 from harness.identity import Derived, Identity
 from harness.train.config import RunConfig
 from harness.train.files import BEST_MODEL, CHECKPOINT
@@ -63,6 +64,11 @@ class Task:
         """Keys of the jobs that must finish before this one starts (e.g. the backbone it fine-tunes)."""
         return []
 
+    def given_weights(self, config: dict[str, Any]) -> "GivenWeights | None":
+        """The file given by ``--backbone`` that the job loads and the network it loads it into (None: the job
+        starts from no given file), so that the plan checks the two fit before anything is queued."""
+        return None
+
     def epochs(self, config: dict[str, Any]) -> int:
         """Epochs of a job, for cost estimates and progress."""
         raise NotImplementedError
@@ -89,6 +95,7 @@ class Backbone(NamedTuple):
     model: str  # the network that ran (the scale's stand-in where there is one), for provenance
     train: dict[str, Any]  # the upstream run's training configuration (its network, data and image size)
     file: dict[str, str] | None = None  # a given file: its path and SHA-256 (not trained here)
+    own_network: bool = False  # a given file built as the paper's network where the scale trains a stand-in
 
 
 FILE_BACKBONE = "file-"  # the key prefix of a backbone given as a file: no run to wait for
@@ -120,10 +127,59 @@ def run_dependencies(config: dict[str, Any]) -> list[str]:
     return [key] if key and not key.startswith(FILE_BACKBONE) else []
 
 
+class GivenWeights(NamedTuple):
+    """A given file and the network a job loads it into (:mod:`harness.weights` checks they fit)."""
+
+    path: Path
+    model: str
+    num_classes: int
+    model_kwargs: dict[str, Any]
+    with_head: bool  # the file's classifier is used as it is (an evaluation), not replaced (a fine-tuning)
+
+
+def num_classes(dataset: str) -> int:
+    from harness.data import NUM_CLASSES
+
+    return NUM_CLASSES[dataset]
+
+
+def backbone_weights(config: dict[str, Any], with_head: bool) -> GivenWeights | None:
+    """The given file a job builds its backbone's network from (None where the backbone is a harness run)."""
+    if not config.get("backbone_file"):
+        return None
+    train = config["backbone_train"]
+    return GivenWeights(Path(config["backbone_file"]["path"]), train["model"], num_classes(train["dataset"]),
+                        dict(train.get("model_kwargs") or {}), with_head)
+
+
+def file_network(path: Path, planned: str, paper: str, train: dict[str, Any]) -> str:
+    """The network a given file is built as: the scale's stand-in where the file fits it (a checkpoint the
+    harness made at that scale), else the paper's own (a released file: a rehearsal runs the architecture the
+    cluster will); :class:`~harness.weights.MisfitWeights` naming the tensors where it fits neither."""
+    stat = Path(path).stat()
+    return _file_network(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, planned, paper,
+                         num_classes(train["dataset"]), tuple(sorted((train.get("model_kwargs") or {}).items())))
+
+
+@lru_cache(maxsize=64)
+def _file_network(path: str, mtime_ns: int, size: int, planned: str, paper: str, classes: int,
+                  model_kwargs: tuple) -> str:
+    from harness.weights import MisfitWeights, misfits, planned_network, read_weights
+
+    given, found = read_weights(Path(path)), {}
+    for model in dict.fromkeys((planned, paper)):
+        found[model] = misfits(given, planned_network(model, classes, dict(model_kwargs)), with_head=False)
+        if not found[model]:
+            return model
+    raise MisfitWeights(f"{path} fits neither network of its row: " + "; ".join(
+        f"{model}: {', '.join(problems)}" for model, problems in found.items()))
+
+
 def backbone_run(study: "harness.study.Study", run: "harness.study.RowRun") -> Backbone:
     """The run whose network a transfer row starts from: the row's ``backbone`` ("table/row") at the same scale
     and seed, its ``last`` or ``best`` checkpoint as the protocol's ``backbone_checkpoint`` says, or the file
-    given for it (``--backbone``); :class:`Unrunnable` if the row names none or the setting is unknown."""
+    given for it (``--backbone``: built as the network it fits, :func:`file_network`); :class:`Unrunnable` if
+    the row names none or the setting is unknown."""
     if not run.row.backbone:
         raise Unrunnable("no ImageNet-trained backbone for this row in the harness (set the row's backbone)")
     which = run.protocol.get("backbone_checkpoint", "last")
@@ -133,9 +189,14 @@ def backbone_run(study: "harness.study.Study", run: "harness.study.RowRun") -> B
     train = config.get("train", config)
     given = given_backbone(run.row.backbone, study.settings.backbones)
     if given:
+        table, row = study.row_of(run.row.backbone)
+        planned = train["model"]
+        model = file_network(Path(given), planned, row.model or table.model, train)
+        if model != planned:  # a released file: its own network, where the scale trains a stand-in
+            train = dict(train, model=model, code=run_code(train["method"], model, study.settings.plugins))
         digest = file_sha256(Path(given))
-        return Backbone(f"{FILE_BACKBONE}{digest[:16]}", "file", Path(given).resolve(), train["model"], train,
-                        {"path": str(Path(given).resolve()), "sha256": digest})
+        return Backbone(f"{FILE_BACKBONE}{digest[:16]}", "file", Path(given).resolve(), model, train,
+                        {"path": str(Path(given).resolve()), "sha256": digest}, own_network=model != planned)
     return Backbone(key, which, folder / BACKBONE_CHECKPOINTS[which], train["model"], train)
 
 

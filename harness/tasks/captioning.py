@@ -11,7 +11,7 @@ from harness.fingerprint import data_fingerprint
 from harness.identity import Identity
 from harness.paths import data_root
 from harness.tasks.base import (BACKBONE_EXECUTION, BACKBONE_IDENTITY, Task, backbone_fields, backbone_run,
-                                run_dependencies, saved_examples)
+                                backbone_weights, run_dependencies, saved_examples)
 
 FINGERPRINTED = {"synthetic": "synthetic_captions"}  # a data set's name in harness.fingerprint where it differs
 SUBSETS = ("train_subset", "test_subset")  # the first images of each split, where a scale sets them
@@ -64,6 +64,9 @@ class CaptioningTask(Task):
 
     def dependencies(self, config):
         return run_dependencies(config)
+
+    def given_weights(self, config):
+        return backbone_weights(config, with_head=False)
 
     def epochs(self, config):
         return config["epochs"]

@@ -14,8 +14,8 @@ from typing import Any
 from harness.fingerprint import data_fingerprint
 from harness.identity import Identity
 from harness.paths import experiment_file
-from harness.tasks.base import (BACKBONE_EXECUTION, BACKBONE_IDENTITY, Task, backbone_fields, backbone_run,
-                                run_dependencies, saved_examples)
+from harness.tasks.base import (BACKBONE_EXECUTION, BACKBONE_IDENTITY, Task, Unrunnable, backbone_fields, backbone_run,
+                                backbone_weights, run_dependencies, saved_examples)
 
 _BASE = re.compile(r"""^_base_\s*=\s*(\[[^\]]*\]|'[^']*'|"[^"]*")""", re.MULTILINE)
 
@@ -60,8 +60,14 @@ class DetectionTask(Task):
     def configuration(self, study, run):
         backbone = backbone_run(study, run)
         root = study.data_folder(run.protocol["dataset"])
+        detector = run.protocol["detector"]
+        if backbone.own_network:  # a released file where this scale's detector is built around a stand-in
+            detector = run.protocol.get("file_detector")
+            if detector is None:
+                raise Unrunnable(f"{backbone.checkpoint} is a {backbone.model}, and the {study.scale} scale's detector "
+                                 "is built around a stand-in: its protocol names no file_detector for the paper's")
         return {
-            "detector": run.protocol["detector"], "detector_code": detector_digest(run.protocol["detector"]),
+            "detector": detector, "detector_code": detector_digest(detector),
             "dataset": run.protocol["dataset"], "seed": run.seed,
             "schedule_fraction": run.protocol.get("schedule_fraction", 1.0), "method": run.row.method,
             **backbone_fields(backbone), "data_root": root,
@@ -82,6 +88,9 @@ class DetectionTask(Task):
 
     def dependencies(self, config):
         return run_dependencies(config)
+
+    def given_weights(self, config):
+        return backbone_weights(config, with_head=False)
 
     def epochs(self, config):
         return 1  # one detector schedule; protocols give its cost per job

@@ -10,7 +10,9 @@ import numpy as np
 
 from harness.localization.protocol import EXAMPLES, PAPER_THRESHOLD, describe_transform, eval_sizes
 from harness.identity import Derived, Identity
-from harness.tasks.base import Task, backbone_run, run_dependencies, saved_examples
+from harness.code_identity import run_code
+from harness.tasks.base import (GivenWeights, Task, backbone_run, file_network, num_classes, run_dependencies,
+                                saved_examples)
 from harness.tasks.classification import ClassificationTask
 from harness.train import RunConfig
 
@@ -41,6 +43,9 @@ class LocalizationTask(ClassificationTask):
             backbone = backbone_run(study, run)
             backbone_key, backbone_file, backbone_which = backbone.key, backbone.file, backbone.which
             train = replace(train, init_from=str(backbone.checkpoint), head_lr=run.protocol.get("head_lr"))
+            if backbone.file:  # the file's own network where it is not the scale's stand-in
+                model = file_network(backbone.checkpoint, train.model, run.row.model or run.table.model, train.to_dict())
+                train = replace(train, model=model, code=run_code(train.method, model, study.settings.plugins))
         eval_transform = run.protocol.get("eval_transform", "paper")
         eval_sizes(eval_transform)  # a misspelt name fails here, before any job starts
         return {"train": train.to_dict(), "threshold": run.protocol.get("cam_threshold", PAPER_THRESHOLD),
@@ -55,6 +60,13 @@ class LocalizationTask(ClassificationTask):
 
     def dependencies(self, config):
         return run_dependencies(config)
+
+    def given_weights(self, config):
+        if not config.get("backbone_file"):
+            return None
+        train = config["train"]
+        return GivenWeights(Path(config["backbone_file"]["path"]), train["model"], num_classes(train["dataset"]),
+                            dict(train.get("model_kwargs") or {}), with_head=False)
 
     def run(self, config: dict[str, Any], run_dir: Path, progress: bool) -> dict[str, Any]:
         from harness.localization.evaluate import run_localization

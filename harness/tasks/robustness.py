@@ -13,7 +13,7 @@ from harness.identity import Identity
 from harness.paths import data_root
 from harness.robustness.sets import GENERATED, ODIN_FOLDERS
 from harness.tasks.base import (BACKBONE_EXECUTION, BACKBONE_IDENTITY, Task, Unrunnable, backbone_fields, backbone_run,
-                                run_dependencies)
+                                backbone_weights, run_dependencies)
 from harness.train.files import RECORD
 
 EVALUATIONS = ("fgsm", "ood", "occlusion")
@@ -68,6 +68,9 @@ class RobustnessTask(Task):
 
     def dependencies(self, config):
         return run_dependencies(config)
+
+    def given_weights(self, config):
+        return backbone_weights(config, with_head=True)
 
     def epochs(self, config):
         return 1  # one pass over the test set (and the OOD sets)
