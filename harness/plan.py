@@ -207,16 +207,18 @@ def check_backbones_used(given: dict[str, str], jobs: list[Job], scale: str) -> 
 def check_given_weights(jobs: list[Job]) -> None:
     """Every ``--backbone`` file against the network each unfinished job will load it into (names and shapes;
     the file memory-mapped): a misfit stops the command before anything is queued, naming the tensors."""
-    from harness.weights import MisfitWeights, check_fits
-
-    checked, problems = set(), []
+    given = {}
     for job in jobs:
         weights = TASKS[job.task].given_weights(job.config)
-        what = (weights.path, weights.model, weights.num_classes, repr(weights.model_kwargs), weights.with_head) \
-            if weights else None
-        if weights is None or what in checked or job.status() == "finished":
-            continue
-        checked.add(what)
+        if weights is not None and job.status() != "finished":
+            given.setdefault((weights.path, weights.model, weights.num_classes, repr(weights.model_kwargs),
+                              weights.with_head), (job, weights))
+    if not given:
+        return
+    from harness.weights import MisfitWeights, check_fits  # torch: only where a file is given
+
+    problems = []
+    for job, weights in given.values():
         try:
             check_fits(weights.path, weights.model, weights.num_classes, weights.model_kwargs, weights.with_head,
                        what=f"{job.task}, {'with' if weights.with_head else 'without'} its classifier; "

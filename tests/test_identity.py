@@ -221,14 +221,21 @@ def test_each_field_a_task_s_identity_reads_changes_its_key_and_a_field_declared
 def test_an_evaluation_from_a_given_file_is_named_by_the_data_it_reads(table, tmp_path, monkeypatch):
     """A network given as a file (--backbone) is named by the file's digest: the data the job reads and the network
     it builds must be in its key too, or a rerun on other data reports the first data's figures."""
+    import torch
+
     import harness.fingerprint
+    from harness.data import NUM_CLASSES
     from harness.experiments import load_protocols, load_tables
+    from harness.models import create_model
 
     protocols = load_protocols()
     catalog = load_tables(protocols=protocols)
     chosen = [t for t in catalog.values() if t.id.startswith(table)]
-    weights = tmp_path / "cutmix.pth"
-    weights.write_bytes(b"weights")
+    planned = next(job.config["backbone_train"] for job in expand_tables(chosen, protocols, "smoke", tmp_path,
+                                                                        catalog=catalog)[0]
+                   if job.cells[0][1] == "CutMix")
+    weights = tmp_path / "cutmix.pth"  # the network the smoke scale plans, as a file (it is checked when planned)
+    torch.save(create_model(planned["model"], NUM_CLASSES[planned["dataset"]]).state_dict(), weights)
 
     def keys(data: str) -> dict:
         monkeypatch.setattr(harness.fingerprint, "_fingerprint", lambda dataset, root: f"{dataset}:{data}")
