@@ -10,9 +10,13 @@ def class_activation_maps(features: torch.Tensor, fc_weight: torch.Tensor, class
     return torch.einsum("bchw,bc->bhw", features, fc_weight[classes].to(features.dtype))
 
 
-def normalize_maps(cams: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Upsample ``[B, h, w]`` maps to ``size`` (bicubic) and min-max normalise each to [0, 1]."""
-    maps = F.interpolate(cams.unsqueeze(1).float(), size=size, mode="bicubic", align_corners=False).squeeze(1)
+def min_max(maps: torch.Tensor) -> torch.Tensor:
+    """Each map of ``[B, h, w]`` scaled to [0, 1] (a constant map to 0)."""
     low = maps.flatten(1).min(dim=1).values.view(-1, 1, 1)
     high = maps.flatten(1).max(dim=1).values.view(-1, 1, 1)
     return (maps - low) / (high - low).clamp_min(1e-12)
+
+
+def normalize_maps(cams: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Upsample ``[B, h, w]`` maps to ``size`` (bicubic) and min-max normalise each to [0, 1]."""
+    return min_max(F.interpolate(cams.unsqueeze(1).float(), size=size, mode="bicubic", align_corners=False).squeeze(1))

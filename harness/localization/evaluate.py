@@ -25,21 +25,42 @@ from harness.train.trainer import resolve_device
 METRICS = ("top1_loc", "gt_known_loc", "max_box_acc", "max_box_acc_v2", "top1_cls")
 
 
+def trained_network(config: RunConfig, num_classes: int, device: torch.device) -> tuple[torch.nn.Module, Any]:
+    """The network as it was trained, its final weights loaded, and the method that localizes with it where the
+    method changes the network (:class:`~harness.augment.network_method.NetworkMethod`: attached, as in training;
+    None: the CAM of the network's classifier)."""
+    from harness import augment
+    from harness.augment.network_method import NetworkMethod
+
+    model = create_model(config.model, num_classes, **config.model_kwargs)
+    method = augment.build(config.method, num_classes, seed=config.seed, **config.method_params)
+    method = method if isinstance(method, NetworkMethod) else None
+    if method is not None:
+        method.attach(model)
+    return model.to(device), method
+
+
 @torch.no_grad()
-def cam_predictions(model: torch.nn.Module, dataset, device: torch.device, batch_size: int = 64):
-    """Normalised CAMs of the true and of the predicted class, top-1 correctness, and the boxes, for a test set."""
+def cam_predictions(model: torch.nn.Module, dataset, device: torch.device, method=None, batch_size: int = 64):
+    """Normalised maps (CAMs, or ``method``'s own) of the true and of the predicted class, top-1 correctness, and
+    the boxes, for a test set."""
     model.eval()
     fc = model.get_classifier()
     true_maps, predicted_maps, correct = [], [], []
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for images, labels in loader:
         images, labels = images.to(device), labels.to(device)
-        features = model.forward_features(images)
-        logits = model.forward_head(features)
+        if method is None:
+            features = model.forward_features(images)
+            logits = model.forward_head(features)
+            maps = lambda classes: class_activation_maps(features, fc.weight, classes)  # noqa: E731
+        else:
+            logits = model(images)
+            maps = lambda classes: method.localization_maps(model, images, classes)  # noqa: E731
         predicted = logits.argmax(dim=1)
         size = images.shape[-2:]
-        true_maps.append(normalize_maps(class_activation_maps(features, fc.weight, labels), size).cpu())
-        predicted_maps.append(normalize_maps(class_activation_maps(features, fc.weight, predicted), size).cpu())
+        true_maps.append(normalize_maps(maps(labels), size).cpu())
+        predicted_maps.append(normalize_maps(maps(predicted), size).cpu())
         correct.append((predicted == labels).cpu())
     boxes = [dataset.gt_boxes(i) for i in range(len(dataset))]
     return torch.cat(true_maps), torch.cat(predicted_maps), torch.cat(correct).numpy(), boxes
@@ -67,9 +88,9 @@ def run_localization(config: dict[str, Any], run_dir: Path, progress: bool) -> d
     device = resolve_device(train_config.device)
     data = build_datasets(train_config.dataset, train_config.data_root, image_size=train_config.image_size,
                           eval_transform=config.get("eval_transform", "paper"), test_subset=train_config.test_subset)
-    model = create_model(train_config.model, data.num_classes, **train_config.model_kwargs).to(device)
+    model, method = trained_network(train_config, data.num_classes, device)
     model.load_state_dict(load_torch(run_dir / "train" / CHECKPOINT, map_location=device)["model"])
-    true_maps, predicted_maps, correct, boxes = cam_predictions(model, data.test, device)
+    true_maps, predicted_maps, correct, boxes = cam_predictions(model, data.test, device, method)
     scores = localization_scores(true_maps, predicted_maps, correct, boxes, threshold=config["threshold"])
     metrics = {k: getattr(scores, k) for k in METRICS}
     save_examples(run_dir / EXAMPLES, data.test, true_maps, config["threshold"])

@@ -1,0 +1,113 @@
+"""Table 9's WSOL methods as methods, on small tensors: Hide-and-Seek hides whole grid cells (about hide_prob of
+them) and leaves the labels; ADL is the identity at evaluation and zeroes exactly the positions at or above its
+threshold when it drops; ACoL's head B sees zeros exactly where A's normalised map reaches the threshold, and its
+step's gradients are those of CE(A) + CE(B)."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from harness import augment
+from harness.augment.acol import pick
+from harness.augment.adl import adl, vgg_positions
+from harness.localization.cam import min_max
+from harness.models import create_model
+
+
+def test_hide_and_seek_hides_whole_cells_about_hide_prob_of_them_and_keeps_the_labels():
+    has = augment.build("hide_and_seek", 10, grid_sizes=(8,), reference_size=32, hide_prob=0.5, seed=0)
+    labels = torch.arange(256) % 10
+    images, targets = has(torch.ones(256, 3, 32, 32), labels)
+    assert torch.equal(targets, F.one_hot(labels, 10).float())
+    cells = images[:, 0].unfold(1, 8, 8).unfold(2, 8, 8)  # [B, 4, 4, 8, 8]: each 8x8 cell
+    per_cell = cells.flatten(3)
+    assert torch.all((per_cell == 0).all(-1) | (per_cell == 1).all(-1))  # a cell is hidden whole or not at all
+    assert torch.equal(images[:, 0], images[:, 2])  # every channel alike
+    hidden = (per_cell == 0).all(-1).float().mean().item()
+    assert 0.45 < hidden < 0.55  # 4,096 cells at p = 0.5
+
+
+def test_hide_and_seek_scales_its_cells_to_the_image_and_draws_a_size_per_image_or_per_batch():
+    has = augment.build("hide_and_seek", 10, grid_sizes=(0, 56), per="image", seed=1)
+    assert set(has.cell_sizes(200, 448)) == {0, 112}  # 56 px at 224 is 112 px at 448; 0: nothing hidden
+    batch = augment.build("hide_and_seek", 10, grid_sizes=(16, 32, 44), per="batch", seed=1)
+    assert len(set(batch.cell_sizes(50, 224))) == 1
+    whole = augment.build("hide_and_seek", 10, grid_sizes=(0,), seed=0)
+    images = torch.randn(4, 3, 16, 16)
+    assert torch.equal(whole(images.clone(), torch.zeros(4, dtype=torch.long))[0], images)
+
+
+def test_adl_zeroes_exactly_the_positions_at_or_above_its_threshold_when_it_drops():
+    features = torch.rand(3, 5, 6, 6)
+    attention = features.mean(dim=1, keepdim=True)
+    peak = attention.flatten(1).max(dim=1).values.view(-1, 1, 1, 1)
+    dropped = adl(features, drop=True, threshold=0.8)
+    at_or_above = (attention >= 0.8 * peak).expand_as(features)
+    assert torch.all(dropped[at_or_above] == 0) and torch.equal(dropped[~at_or_above], features[~at_or_above])
+    assert torch.allclose(adl(features, drop=False, threshold=0.8), features * torch.sigmoid(attention))
+
+
+def test_adl_follows_vgg_gaps_pool3_conv4_3_and_conv5_3_and_is_the_identity_at_evaluation():
+    assert vgg_positions(create_model("vgg16_gap", 10)) == ["features.16", "features.22", "features.29"]
+    torch.manual_seed(0)
+    plain = create_model("vgg_gap_tiny", 10)
+    model = copy.deepcopy(plain)
+    seen = {}
+    last = model.features[13]  # the tiny VGG-GAP's last ReLU (its "conv5_3")
+    last.register_forward_hook(lambda module, inputs, output: seen.__setitem__("before", output.clone()))
+    augment.build("adl", 10, drop_rate=1.0, threshold=0.5, seed=0).attach(model)
+    last.register_forward_hook(lambda module, inputs, output: seen.__setitem__("after", output.clone()))
+    images = torch.randn(2, 3, 32, 32)
+    assert torch.equal(model.eval()(images), plain.eval()(images))
+    model.train()(images)
+    assert torch.equal(seen["after"], adl(seen["before"], drop=True, threshold=0.5)) and (seen["after"] == 0).any()
+    with pytest.raises(ValueError, match="not a VGG-GAP"):
+        augment.build("adl", 10).attach(create_model("resnet_tiny", 10))
+
+
+def acol_model(seed: int = 0):
+    torch.manual_seed(seed)
+    model = create_model("vgg_gap_tiny", 5)
+    method = augment.build("acol", 5, threshold=0.6, channels=8, seed=0)
+    method.attach(model)
+    return model.train(), method
+
+
+def test_acol_head_b_sees_zeros_exactly_where_as_normalised_map_of_the_label_reaches_the_threshold():
+    model, method = acol_model()
+    images, labels = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    seen = {}
+    method.heads.b.register_forward_pre_hook(lambda module, inputs: seen.setdefault("b", inputs[0].detach()))
+    images, _ = method(images, labels)
+    model(images)
+    features = model.forward_features(images).detach()
+    attention = min_max(pick(method.heads.a(features), labels).detach())
+    erased = (attention >= 0.6).unsqueeze(1).expand_as(features)
+    assert erased.any() and torch.all(seen["b"][erased] == 0)
+    assert torch.equal(seen["b"][~erased], features[~erased])
+
+
+def test_acols_step_has_the_gradients_of_the_sum_of_its_two_cross_entropies():
+    model, method = acol_model()
+    reference, reference_method = acol_model()
+    images, labels = torch.randn(4, 3, 32, 32), torch.tensor([4, 1, 2, 0])
+    batch, targets = method(images.clone(), labels)
+    torch.sum(-targets * F.log_softmax(model(batch), dim=-1), dim=-1).mean().backward()  # the trainer's loss
+    features = reference.forward_features(images)
+    maps_a, maps_b = reference_method.maps(features, labels)
+    (F.cross_entropy(maps_a.mean(dim=(2, 3)), labels) + F.cross_entropy(maps_b.mean(dim=(2, 3)), labels)).backward()
+    for (name, mine), (_, theirs) in zip(model.named_parameters(), reference.named_parameters()):
+        assert torch.allclose(mine.grad, theirs.grad, atol=1e-6), name
+    assert reference_method.heads.b[0].weight.grad.abs().sum() > 0  # head B is trained
+
+
+def test_acols_localization_map_is_the_maximum_of_its_two_normalised_maps():
+    model, method = acol_model()
+    model.eval()
+    images, classes = torch.randn(2, 3, 32, 32), torch.tensor([3, 1])
+    maps_a, maps_b = method.maps(model.forward_features(images), classes)
+    expected = torch.maximum(min_max(pick(maps_a, classes)), min_max(pick(maps_b, classes)))
+    assert torch.allclose(method.localization_maps(model, images, classes), expected)
