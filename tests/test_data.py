@@ -234,19 +234,22 @@ def test_check_data_names_each_data_set_its_folder_state_and_counts(tmp_path):
     assert generated.returncode == 0 and "synthetic " in generated.stdout and "ood_generated" in generated.stdout
 
 
-def test_a_class_short_of_the_balanced_subset_stops_the_run_before_any_job(tmp_path):
+def test_a_class_short_of_the_balanced_subset_stops_the_run_before_any_job(tmp_path, capsys):
     """Class folders with 300 training images a class but 150 in class3: --check-data names the class, and the
     run stops with that line (exit 2) where its job would have failed at its start."""
     class_folders(tmp_path / "cifar10", {"train": 300, "test": 1000})
     for extra in sorted((tmp_path / "cifar10" / "train" / "class3").iterdir())[150:]:
         extra.unlink()
-    found = check_data("--scale", "mini", "--tables", "7", "--data-root", str(tmp_path))
-    line = next(l for l in found.stdout.splitlines() if l.startswith("cifar10 "))
-    assert found.returncode == 1 and " unusable " in line and "needs 200 of each class; below that: class3 (150)" in line
-    run = subprocess.run([sys.executable, "run_all.py", "--scale", "mini", "--tables", "7", "--data-root", str(tmp_path),
-                          "--results", str(tmp_path / "r"), "--reports", str(tmp_path / "p")],
-                         cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 2 and "nothing run" in run.stderr and "below that: class3 (150)" in run.stderr
+    from harness.errors import HarnessError
+    from harness.run_all import main
+
+    where = ["--scale", "mini", "--tables", "7", "--data-root", str(tmp_path), "--results", str(tmp_path / "r"),
+             "--reports", str(tmp_path / "p")]
+    assert main([*where, "--check-data"]) == 1
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("cifar10 "))
+    assert " unusable " in line and "needs 200 of each class; below that: class3 (150)" in line
+    with pytest.raises(HarnessError, match=r"nothing run:\n.*below that: class3 \(150\)"):
+        main(where)  # the command line prints it as one error and exits 2
     assert not (tmp_path / "r" / "mini").exists()
 
 
