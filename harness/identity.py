@@ -10,9 +10,37 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from harness.errors import HarnessError
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks (a given checkpoint's identity; a bundle's files)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    """A job's configuration with a nested training run (``train``) lifted to the top level."""
+    return {**{k: v for k, v in config.items() if k != "train"}, **config.get("train", {})}
+
+
+WHERE_AND_HOW = {"data_root", "device", "num_workers", "plugins", "labels", "compile", "download", "init_from",
+                 "backbone_checkpoint"}  # where and how a run executed: never a difference in what it computed
+
+
+def settings_difference(stored: dict[str, Any], planned: dict[str, Any]) -> list[str]:
+    """The settings in which a stored run differs from the planned one (``code`` where its method or model code
+    does; ``backbone_key`` where it starts from another run)."""
+    stored, planned = _flat(stored), _flat(planned)
+    return sorted(k for k in set(stored) | set(planned)
+                  if k not in WHERE_AND_HOW and json.dumps(stored.get(k), sort_keys=True, default=str)
+                  != json.dumps(planned.get(k), sort_keys=True, default=str))
 
 
 class UndeclaredField(HarnessError):

@@ -17,9 +17,9 @@ from harness.devices import AUTO_WORKERS
 from harness.errors import DataNotFoundError, HarnessError
 from harness.expand import expand, with_upstream, without_missing_runtimes
 from harness.experiments import Table, load_protocols, load_tables, read_yaml, select_rows, select_tables
+from harness.identity import settings_difference
 from harness.jobs import Cell, Job, cost_left
 from harness.paths import DATA_NAMES
-from harness.report.stored import settings_difference
 from harness.store import StoredRun, read_record, run_origin, stale_reason, stored_runs
 from harness.study import RunSettings, Study
 from harness.tasks import TASKS

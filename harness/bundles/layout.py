@@ -13,15 +13,14 @@ Nothing else may stand in a bundle: a member of another name is refused.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.identity import sha256_file  # noqa: F401  (the bundle format's digest)
 
 FORMAT = "mixbench-results-bundle"
 VERSION = 1
@@ -52,15 +51,6 @@ class Limits:
 
 def member_name(scale: str, key: str, file: str) -> str:
     return f"runs/{scale}/{key}/{file}"
-
-
-def sha256_file(path: Path) -> str:
-    """The SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _refuse_constant(constant: str) -> None:

@@ -4,11 +4,10 @@ other settings or other code, and marked so), and the rows of candidates profile
 records, without their plugin."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from typing import Any
 
 from harness.experiments import Row, Table
+from harness.identity import settings_difference
 from harness.jobs import Cell, Job
 from harness.store import StoredRun
 
@@ -17,24 +16,6 @@ def stored_job(run: StoredRun, scale: str) -> Job:
     """A stored run as the report reads a job (its folder's record)."""
     return Job(run.folder.name, run.task, scale, run.config, run.folder, 0, 0.0, "",
                cells=[tuple(cell) for cell in run.cells])
-
-
-def _flat(config: dict[str, Any]) -> dict[str, Any]:
-    """A job's configuration with a nested training run (``train``) lifted to the top level."""
-    return {**{k: v for k, v in config.items() if k != "train"}, **config.get("train", {})}
-
-
-IGNORED = {"data_root", "device", "num_workers", "plugins", "labels", "compile", "download", "init_from",
-           "backbone_checkpoint"}  # where and how a run executed: never a difference in what it computed
-
-
-def settings_difference(stored: dict[str, Any], planned: dict[str, Any]) -> list[str]:
-    """The settings in which a stored run differs from the planned one (``code`` where its method or model code
-    does; ``backbone_key`` where it starts from another run)."""
-    stored, planned = _flat(stored), _flat(planned)
-    return sorted(k for k in set(stored) | set(planned)
-                  if k not in IGNORED and json.dumps(stored.get(k), sort_keys=True, default=str)
-                  != json.dumps(planned.get(k), sort_keys=True, default=str))
 
 
 def substitute_note(run: StoredRun, planned: Job) -> str:

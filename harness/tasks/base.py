@@ -1,7 +1,6 @@
 """The interface every task kind implements."""
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -9,7 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from harness.code_identity import run_code
-from harness.identity import Derived, Identity
+from harness.identity import Derived, Identity, sha256_file
 from harness.train.config import RunConfig
 from harness.train.files import BEST_MODEL, CHECKPOINT
 
@@ -109,11 +108,7 @@ def file_sha256(path: Path) -> str:
 
 @lru_cache(maxsize=64)
 def _sha256(path: str, mtime_ns: int, size: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(Path(path))
 
 
 def given_backbone(reference: str, backbones: dict[str, str]) -> str | None:
