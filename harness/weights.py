@@ -37,17 +37,24 @@ def unwrap_state(state: Any) -> dict[str, torch.Tensor]:
     return state
 
 
+def _mapped(path: Path) -> Any:
+    """The checkpoint memory-mapped (its tensors read only where used), or None where its format does not allow
+    it (torch's legacy format) or it does not load: the harness's checked reading then says what is wrong."""
+    try:
+        with torch.serialization.safe_globals(CHECKPOINT_TYPES):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+
+
 def read_weights(path: Path, mmap: bool = True) -> dict[str, torch.Tensor]:
-    """A checkpoint's model tensors (memory-mapped where the file's format allows: reading shapes costs little)."""
+    """A checkpoint's model tensors (memory-mapped where ``mmap`` and the file's format allow: reading shapes
+    then costs little)."""
     path = Path(path)
     if not path.is_file():
         raise HarnessError(f"{path}: no such file")
-    try:
-        if not mmap:
-            raise RuntimeError("not memory-mapped")
-        with torch.serialization.safe_globals(CHECKPOINT_TYPES):
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # an older or unusual format: the harness's checked reading says what is wrong with it
+    state = _mapped(path) if mmap else None
+    if state is None:
         state = load_torch(path)
     try:
         return unwrap_state(state)
