@@ -254,13 +254,17 @@ def report_builder(args: argparse.Namespace, plan: Plan) -> Callable[[], dict[st
     return report
 
 
+def survey(args: argparse.Namespace, plan: Plan, jobs: list[Job], subsets_only: bool = False):
+    """The data sets ``jobs`` read, as ``--check-data`` finds them (:func:`harness.data_check.survey_plan_data`)."""
+    study = plan.study
+    return survey_plan_data(jobs, study.protocols, args.scale, study.catalog, args.data_root,
+                            dict(study.settings.data), subsets_only)
+
+
 def require_usable_subsets(args: argparse.Namespace, plan: Plan, jobs: list[Job]) -> None:
     """Stop before any job where a protocol's class-balanced subset cannot be drawn from the data found (the job
     would fail at its start, on a cluster after its wait in the queue): ``--check-data``'s line for each."""
-    study = plan.study
-    unusable = [status for status in survey_plan_data(jobs, study.protocols, args.scale, study.catalog,
-                                                      args.data_root, dict(study.settings.data), subsets_only=True)
-                if status.state == "unusable"]
+    unusable = [status for status in survey(args, plan, jobs, subsets_only=True) if status.state == "unusable"]
     if unusable:
         raise HarnessError("data the plan cannot use, nothing run:\n" + "\n".join(s.line() for s in unusable))
 
@@ -320,9 +324,7 @@ def exit_status(args: argparse.Namespace, plan: Plan, outcome: dict, damaged: li
 
 def check_data_report(args: argparse.Namespace, plan: Plan) -> int:
     """``--check-data``: a line per data set of the plan; 0 when every one is usable, else 1."""
-    study = plan.study
-    statuses = survey_plan_data(plan.jobs, study.protocols, args.scale, study.catalog, args.data_root,
-                                dict(study.settings.data))
+    statuses = survey(args, plan, plan.jobs)
     print(f"data root: {data_root(args.data_root)} (from {root_origin(args.data_root)}); {args.scale} scale")
     for status in statuses:
         print(status.line())

@@ -76,6 +76,6 @@ class ACoL(NetworkMethod):
         loss_b = torch.sum(-self.targets * F.log_softmax(maps_b.mean(dim=(2, 3)).float(), dim=-1), dim=-1).mean()
         return with_loss(logits_a, loss_b)  # the trainer's CE(A), plus CE(B)
 
-    def localization_maps(self, model: nn.Module, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        maps_a, maps_b = self.maps(model.forward_features(images), classes)
+    def localization_maps(self, model: nn.Module, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        maps_a, maps_b = self.maps(features, classes)
         return torch.maximum(min_max(pick(maps_a, classes).float()), min_max(pick(maps_b, classes).float()))

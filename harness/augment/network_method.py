@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from harness.augment.base import Augmentation
-from harness.localization.cam import class_activation_maps
+from harness.localization.cam import classifier_maps
 
 
 class _WithLoss(torch.autograd.Function):
@@ -56,7 +56,7 @@ class NetworkMethod(Augmentation):
                                "method on the batch first (the trainer does)")
         return self.targets.argmax(dim=1)
 
-    def localization_maps(self, model: torch.nn.Module, images: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
-        """Maps ``[B, h, w]`` of ``classes`` for localization (before upsampling and normalisation): by default
-        the CAM of the network's classifier over its last feature maps."""
-        return class_activation_maps(model.forward_features(images), model.get_classifier().weight, classes)
+    def localization_maps(self, model: torch.nn.Module, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Maps ``[B, h, w]`` of ``classes`` for localization (before upsampling and normalisation), from the
+        network's last feature maps (``forward_features``): by default the CAM of its classifier."""
+        return classifier_maps(model, features, classes)

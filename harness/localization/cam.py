@@ -10,6 +10,11 @@ def class_activation_maps(features: torch.Tensor, fc_weight: torch.Tensor, class
     return torch.einsum("bchw,bc->bhw", features, fc_weight[classes].to(features.dtype))
 
 
+def classifier_maps(model: torch.nn.Module, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """CAMs ``[B, h, w]`` of ``classes`` from a network's last feature maps and its linear classifier."""
+    return class_activation_maps(features, model.get_classifier().weight, classes)
+
+
 def min_max(maps: torch.Tensor) -> torch.Tensor:
     """Each map of ``[B, h, w]`` scaled to [0, 1] (a constant map to 0)."""
     low = maps.flatten(1).min(dim=1).values.view(-1, 1, 1)

@@ -14,7 +14,7 @@ from harness.data import build_datasets
 from harness.data.transforms import to_uint8_images
 from harness.io import atomic_write_json, atomic_write_npz, load_torch
 from harness.localization.boxes import cam_boxes
-from harness.localization.cam import class_activation_maps, normalize_maps
+from harness.localization.cam import classifier_maps, normalize_maps
 from harness.localization.metrics import localization_scores
 from harness.localization.protocol import EXAMPLES
 from harness.models import create_model
@@ -45,22 +45,17 @@ def cam_predictions(model: torch.nn.Module, dataset, device: torch.device, metho
     """Normalised maps (CAMs, or ``method``'s own) of the true and of the predicted class, top-1 correctness, and
     the boxes, for a test set."""
     model.eval()
-    fc = model.get_classifier()
+    maps = method.localization_maps if method is not None else classifier_maps
     true_maps, predicted_maps, correct = [], [], []
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for images, labels in loader:
         images, labels = images.to(device), labels.to(device)
-        if method is None:
-            features = model.forward_features(images)
-            logits = model.forward_head(features)
-            maps = lambda classes: class_activation_maps(features, fc.weight, classes)  # noqa: E731
-        else:
-            logits = model(images)
-            maps = lambda classes: method.localization_maps(model, images, classes)  # noqa: E731
+        features = model.forward_features(images)
+        logits = model.forward_head(features)
         predicted = logits.argmax(dim=1)
         size = images.shape[-2:]
-        true_maps.append(normalize_maps(maps(labels), size).cpu())
-        predicted_maps.append(normalize_maps(maps(predicted), size).cpu())
+        true_maps.append(normalize_maps(maps(model, features, labels), size).cpu())
+        predicted_maps.append(normalize_maps(maps(model, features, predicted), size).cpu())
         correct.append((predicted == labels).cpu())
     boxes = [dataset.gt_boxes(i) for i in range(len(dataset))]
     return torch.cat(true_maps), torch.cat(predicted_maps), torch.cat(correct).numpy(), boxes

@@ -77,12 +77,13 @@ def with_stored_runs(tables: list[Table], cells: list[Cell], runs: list[StoredRu
             cell = replace(cell, job=stored_job(stored, scale), note=substitute_note(stored, cell.job))
         merged.append(cell)
     by_id = {table.id: table for table in tables}
+    rows_of = {table.id: {r.name: r for r in table.rows} for table in tables}
     added: dict[str, dict[str, Row]] = {}
     for (table_id, name, seed), (run, row) in unplanned_cells(runs, planned).items():
         if table_id not in by_id:
             continue
         merged.append(Cell(table_id, name, seed, job=stored_job(run, scale)))
-        table_rows = {r.name: r for r in by_id[table_id].rows}
+        table_rows = rows_of[table_id]
         if name not in table_rows and (by_id[table_id].candidate is not None or row in table_rows):
             candidate = row not in table_rows or table_rows[row].candidate
             added.setdefault(table_id, {}).setdefault(name, _recorded_row(run, name, candidate))

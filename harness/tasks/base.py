@@ -138,11 +138,12 @@ def num_classes(dataset: str) -> int:
     return NUM_CLASSES[dataset]
 
 
-def backbone_weights(config: dict[str, Any], with_head: bool) -> GivenWeights | None:
-    """The given file a job builds its backbone's network from (None where the backbone is a harness run)."""
+def backbone_weights(config: dict[str, Any], with_head: bool, network: str = "backbone_train") -> GivenWeights | None:
+    """The given file a job loads (None where its backbone is a harness run), into the network of its
+    configuration's ``network`` field: the backbone run's (an evaluation) or the job's own (a fine-tuning)."""
     if not config.get("backbone_file"):
         return None
-    train = config["backbone_train"]
+    train = config[network]
     return GivenWeights(Path(config["backbone_file"]["path"]), train["model"], num_classes(train["dataset"]),
                         dict(train.get("model_kwargs") or {}), with_head)
 

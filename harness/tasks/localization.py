@@ -11,8 +11,7 @@ import numpy as np
 from harness.localization.protocol import EXAMPLES, PAPER_THRESHOLD, describe_transform, eval_sizes
 from harness.identity import Derived, Identity
 from harness.code_identity import run_code
-from harness.tasks.base import (GivenWeights, Task, backbone_run, file_network, num_classes, run_dependencies,
-                                saved_examples)
+from harness.tasks.base import Task, backbone_run, backbone_weights, file_network, run_dependencies, saved_examples
 from harness.tasks.classification import ClassificationTask
 from harness.train import RunConfig
 
@@ -62,11 +61,7 @@ class LocalizationTask(ClassificationTask):
         return run_dependencies(config)
 
     def given_weights(self, config):
-        if not config.get("backbone_file"):
-            return None
-        train = config["train"]
-        return GivenWeights(Path(config["backbone_file"]["path"]), train["model"], num_classes(train["dataset"]),
-                            dict(train.get("model_kwargs") or {}), with_head=False)
+        return backbone_weights(config, with_head=False, network="train")  # the file fine-tunes its own network
 
     def run(self, config: dict[str, Any], run_dir: Path, progress: bool) -> dict[str, Any]:
         from harness.localization.evaluate import run_localization
