@@ -132,7 +132,7 @@ def method_code(method: str, plugins: list[str] | tuple[str, ...] = ()) -> str:
 
 
 @lru_cache(maxsize=None)
-def _harness_model_files() -> dict[str, Path]:
+def harness_model_files() -> dict[str, Path]:
     """Model name -> the harness file that registers it into timm (read, not imported)."""
     found = {}
     for path in sorted((HARNESS / "models").glob("*.py")):
@@ -146,7 +146,7 @@ def _harness_model_files() -> dict[str, Path]:
 
 def model_code(model: str) -> str:
     """A digest of the harness's files that define ``model``, or ``timm <version>`` for one of timm's own."""
-    path = _harness_model_files().get(model)
+    path = harness_model_files().get(model)
     if path is not None:
         return _files_digest(_with_local_imports(path))
     try:
@@ -212,7 +212,7 @@ def _registering_files() -> frozenset[Path]:
     from harness.augment.registry import builtin_modules
 
     methods = {_module_file(module) for module in builtin_modules().values()}
-    return frozenset({path for path in methods if path} | set(_harness_model_files().values()))
+    return frozenset({path for path in methods if path} | set(harness_model_files().values()))
 
 
 def executed_files(modules: tuple[str, ...]) -> list[Path]:

@@ -112,28 +112,29 @@ def cifar_class_counts(name: str, root: Path) -> dict[str, int]:
         return {}
     if source.kind == "npz":
         with np.load(source.path) as archive:
-            labels, counts = np.unique(archive["y_train"], return_counts=True)
+            key = "y_train_fine" if "y_train_fine" in archive else "y_train"  # CIFAR-100's arrays: fine labels
+            labels, counts = np.unique(archive[key], return_counts=True)
         return {str(label): int(count) for label, count in zip(labels, counts)}
     train = source.path / "train"
     return {folder.name: _images(folder) for folder in sorted(train.iterdir()) if folder.is_dir()} if train.is_dir() else {}
 
 
 def subset_problem(name: str, root: Path, settings: dict[str, Any]) -> str:
-    """Why a protocol's class-balanced training subset (``train_subset``) cannot be drawn from CIFAR ``name``
-    (the classes below their share), or ""."""
+    """Why a protocol's class-balanced training subset (``train_subset``) cannot be drawn from CIFAR ``name``, or "".
+    The rule is :func:`harness.data.balanced_subset`'s: a set no larger than the subset is used whole; otherwise each
+    class found needs ``train_subset // classes found`` images."""
     if name not in CIFAR_CLASSES or not settings.get("train_subset"):
         return ""
     counts = cifar_class_counts(name, root)
-    if not counts:
+    size = settings["train_subset"]
+    if not counts or size >= sum(counts.values()):
         return ""
-    need = max(1, settings["train_subset"] // CIFAR_CLASSES[name])
+    need = max(1, size // len(counts))
     short = [f"{label} ({count})" for label, count in counts.items() if count < need]
-    absent = CIFAR_CLASSES[name] - len(counts)
-    if not short and absent <= 0:
+    if not short:
         return ""
-    found = ", ".join(short) + (f"{', ' if short else ''}{absent} class(es) absent" if absent > 0 else "")
-    return (f"the protocol's class-balanced subset of {settings['train_subset']:,} training images needs "
-            f"{need} of each class; below that: {found}")
+    return (f"the protocol's class-balanced subset of {size:,} training images needs {need} of each class; "
+            f"below that: {', '.join(short)}")
 
 
 COUNTERS: dict[str, Callable[[Path], tuple[Path, dict[str, int]]]] = {

@@ -88,6 +88,9 @@ def misfits(given: dict[str, torch.Tensor], network: torch.nn.Module, with_head:
 
 def planned_network(model: str, num_classes: int, model_kwargs: dict[str, Any] | None = None) -> torch.nn.Module:
     """The network a job will build, without memory for its weights (on the meta device): only names and shapes."""
+    from harness.models.catalog import import_model_files
+
+    import_model_files()
     with torch.device("meta"):
         return create_model(model, num_classes, **(model_kwargs or {}))
 

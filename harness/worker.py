@@ -51,9 +51,11 @@ def die_with(pid: int) -> None:
 
 def run_job(run_dir: Path) -> None:
     """Run the job of ``run_dir``; rank 0 (every single-process job) holds the folder's lock meanwhile."""
+    from harness.models.catalog import import_model_files
     from harness.tasks import TASKS
     from harness.train.provenance import take_harness_code
 
+    import_model_files()  # the network the job builds may be any file of harness/models
     job = json.loads((run_dir / "job.json").read_text())
     take_harness_code(job.get("harness_code"))  # the code the job runs is what its record says made it
     with run_lock(run_dir) if int(os.environ.get("RANK", 0)) == 0 else nullcontext():

@@ -153,7 +153,7 @@ def test_list_prints_tables_rows_methods_parameters_scales_and_data_sets_and_wri
     lines = every.stdout.splitlines()
     assert "T5_cifar100_pyr200  Table 5: CIFAR-100 classification, PyramidNet-200 (alpha=240)  [smoke, rehearsal, mini, reduced, paper]" in lines
     assert "    CutMix+ShakeDrop             cutmix, shakedrop_rate=0.5" in lines
-    assert "    VGG-GAP+ACoL*     planned: a WSOL method quoted by the paper (Zhang et al., 2018), not an augmentation" in lines
+    assert "    VGG-GAP+ACoL*     acol, model vgg16_gap, from T9b_imagenet_vgg_gap/VGG-GAP Baseline" in lines
     cutmix = lines.index("cutmix  CutMix (Yun et al., ICCV 2019), exactly as the paper and its official code.")
     assert lines[cutmix + 1] == "    parameters: alpha=1.0, mode='batch', prob=1.0, label_smoothing=0.0"
     assert "    parameters: sigma=0.25, alpha=1.0, mode='batch', prob=1.0, label_smoothing=0.0" in lines  # its own, then its bases'

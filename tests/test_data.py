@@ -253,6 +253,36 @@ def test_a_class_short_of_the_balanced_subset_stops_the_run_before_any_job(tmp_p
     assert not (tmp_path / "r" / "mini").exists()
 
 
+@pytest.mark.parametrize("labels_key", ["y_train", "y_train_fine"])
+def test_the_subset_check_says_unusable_exactly_where_the_subset_draw_refuses(tmp_path, labels_key):
+    """The check's rule is the draw's: a set no larger than the subset is used whole, otherwise each class needs its
+    share; CIFAR-100's arrays hold fine labels. Judged against `balanced_subset` itself on the same labels."""
+    from harness.data import balanced_subset
+    from harness.data.cifar import ArrayImageDataset
+    from harness.data_check import subset_problem
+
+    name = "cifar100" if labels_key == "y_train_fine" else "cifar10"
+    classes = 100 if name == "cifar100" else 10
+    rng = np.random.default_rng(0)
+    short_class = np.r_[np.repeat(np.delete(np.arange(classes), 3), 50), np.full(20, 3)]  # class 3: 20, others 50
+    cases = [(2000, np.repeat(np.arange(classes), 12), False),  # 120 or 1,200 images: used whole
+             (200, np.repeat(np.arange(classes), 30), False),  # enough of each class
+             (400, short_class, classes == 10)]  # CIFAR-10 needs 40 of each, class 3 has 20; CIFAR-100 needs 4
+    for size, labels, expected in cases:
+        labels = rng.permutation(labels)
+        np.savez(tmp_path / f"{name}.npz", x_train=np.zeros((len(labels), 2, 2, 3), np.uint8), **{labels_key: labels},
+                 x_test=np.zeros((1, 2, 2, 3), np.uint8), **{labels_key.replace("train", "test"): labels[:1]})
+        problem = subset_problem(name, tmp_path, {"train_subset": size})
+        try:
+            balanced_subset(ArrayImageDataset(np.zeros((len(labels), 2, 2, 3), np.uint8), labels, [], None), size)
+            refused = False
+        except HarnessError:
+            refused = True
+        assert bool(problem) == refused == expected, (size, problem)
+    assert problem == ("the protocol's class-balanced subset of 400 training images needs 40 of each class; "
+                       "below that: 3 (20)") if classes == 10 else problem == ""
+
+
 def test_an_experiments_folder_without_protocols_says_what_it_must_hold(tmp_path):
     result = subprocess.run([sys.executable, "run_all.py", "--experiments", str(tmp_path), "--plan"],
                             cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)

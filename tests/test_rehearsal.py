@@ -73,7 +73,7 @@ def test_rehearsal_runs_every_table_on_real_formats(tmp_path):
                "--results", str(results), "--reports", str(reports), "--no-progress"]
     checked = subprocess.run(command + ["--check-data"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert finished.returncode in (0, 3), finished.stdout[-3000:] + finished.stderr[-3000:]  # 3: no Java here
     failures = [json.loads(f.read_text()).get("error") for f in results.rglob("failure.json")]
     assert not failures, failures

@@ -1,7 +1,8 @@
 """Table 9's WSOL methods as methods, on small tensors: Hide-and-Seek hides whole grid cells (about hide_prob of
 them) and leaves the labels; ADL is the identity at evaluation and zeroes exactly the positions at or above its
 threshold when it drops; ACoL's head B sees zeros exactly where A's normalised map reaches the threshold, and its
-step's gradients are those of CE(A) + CE(B)."""
+step's gradients are those of CE(A) + CE(B); SPG's masks are 1, 0 and ignored where its thresholds say and its step's
+gradients are those of CE(A) + its three masked losses; Table 9's networks give the papers' map sizes."""
 from __future__ import annotations
 
 import copy
@@ -13,8 +14,10 @@ import torch.nn.functional as F
 from harness import augment
 from harness.augment.acol import pick
 from harness.augment.adl import adl, vgg_positions
+from harness.augment.spg import IGNORED, three_level
 from harness.localization.cam import min_max
 from harness.models import create_model
+from harness.models.catalog import import_model_files
 
 
 def test_hide_and_seek_hides_whole_cells_about_hide_prob_of_them_and_keeps_the_labels():
@@ -112,3 +115,84 @@ def test_acols_localization_map_is_the_maximum_of_its_two_normalised_maps():
     maps_a, maps_b = method.maps(features, classes)
     expected = torch.maximum(min_max(pick(maps_a, classes)), min_max(pick(maps_b, classes)))
     assert torch.allclose(method.localization_maps(model, features, classes), expected)
+
+
+@pytest.mark.parametrize("model, size, options, maps", [
+    ("googlenet_gap", 224, {}, 14), ("inception_v3_spg", 224, {}, 14),
+    ("inception_v3_spg", 224, {"large_feature_map": True}, 28), ("inception_v3_spg", 321, {"large_feature_map": True}, 40),
+    ("googlenet_gap_tiny", 64, {}, 16), ("inception_spg_tiny", 64, {}, 16)])
+def test_table_9s_networks_give_the_papers_map_sizes(model, size, options, maps):
+    """Shapes only: the networks are built and run on the meta device (no weights, no arithmetic)."""
+    import_model_files()
+    with torch.device("meta"):
+        network = create_model(model, 7, **options)
+        features = network.forward_features(torch.empty(2, 3, size, size))
+        assert network(torch.empty(2, 3, size, size)).shape == (2, 7)
+    assert features.shape[-2:] == (maps, maps) and features.shape[1] == network.num_features
+
+
+def test_spgs_masks_are_1_0_and_ignored_where_its_thresholds_say():
+    maps = torch.linspace(0, 1, 100).view(1, 10, 10).repeat(2, 1, 1)
+    maps[1] *= 0.5  # no pixel reaches 0.7: the high threshold becomes 0.7 of the maximum, 0.35
+    masks = three_level(maps, high=0.7, low=0.05)
+    assert set(masks.unique().tolist()) == {IGNORED, 0.0, 1.0}
+    assert torch.equal(masks[0] == 1, maps[0] >= 0.7) and torch.equal(masks[0] == 0, maps[0] < 0.05)
+    assert torch.equal(masks[1] == 1, maps[1] >= 0.35) and torch.equal(masks[1] == 0, maps[1] < 0.05)
+    assert torch.all(masks[masks == IGNORED] == IGNORED) and (masks == IGNORED).sum() > 0
+
+
+def spg_model(seed: int = 0):
+    torch.manual_seed(seed)
+    import_model_files()
+    model = create_model("inception_spg_tiny", 5)
+    method = augment.build("spg", 5, channels=8, seed=0)
+    method.attach(model)
+    for module in model.modules():  # no dropout: the two forwards below must be the same arithmetic
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return model.train(), method
+
+
+def test_spgs_step_has_the_gradients_of_cross_entropy_plus_its_three_masked_losses():
+    """Against the losses written out here: B2 against A's normalised map of the label, B1 against sigmoid(B2), C
+    against the mean of sigmoid(B1) and sigmoid(B2), at the input's size (40 x 40 here, not 224)."""
+    model, method = spg_model()
+    reference, _ = spg_model()
+    images, labels = torch.randn(3, 3, 40, 40), torch.tensor([4, 1, 2])
+    batch, targets = method(images.clone(), labels)
+    torch.sum(-targets * F.log_softmax(model(batch), dim=-1), dim=-1).mean().backward()
+
+    taps = {}
+    for name in ("Mixed_5d", "Mixed_6d"):
+        getattr(reference, name).register_forward_hook(lambda m, i, out, name=name: taps.__setitem__(name, out))
+    heads = reference.get_classifier()
+    features = reference.forward_features(images)
+    hidden = heads.a_hidden(features)
+    class_maps = heads.a_classes(hidden)
+    up = lambda maps: F.interpolate(maps, size=(40, 40), mode="bilinear", align_corners=False).squeeze(1)
+    b1, b2 = up(heads.b_shared(heads.b1(taps["Mixed_5d"]))), up(heads.b_shared(heads.b2(taps["Mixed_6d"])))
+    c = up(heads.c(hidden))
+    attention = min_max(up(class_maps[torch.arange(3), labels].unsqueeze(1)).detach())
+    losses = F.cross_entropy(class_maps.mean(dim=(2, 3)), labels)
+    for logits, mask in ((b2, three_level(attention, 0.7, 0.05)), (b1, three_level(torch.sigmoid(b2).detach(), 0.5, 0.05)),
+                         (c, three_level(((torch.sigmoid(b1) + torch.sigmoid(b2)) / 2).detach(), 0.7, 0.1))):
+        kept = mask != IGNORED
+        assert kept.any()
+        losses = losses + F.binary_cross_entropy_with_logits(logits[kept], mask[kept])
+    losses.backward()
+    for (name, mine), (_, theirs) in zip(model.named_parameters(), reference.named_parameters()):
+        assert torch.allclose(mine.grad, theirs.grad, atol=1e-6), name
+    assert heads.c[0].weight.grad.abs().sum() > 0 and heads.b1[0].weight.grad.abs().sum() > 0
+
+
+def test_spgs_localization_map_is_spg_as_map_and_a_network_without_its_taps_is_named():
+    model, method = spg_model()
+    model.eval()
+    images, classes = torch.randn(2, 3, 32, 32), torch.tensor([3, 1])
+    features = model.forward_features(images)
+    heads = model.get_classifier()
+    expected = heads.a_classes(heads.a_hidden(features))[torch.arange(2), classes]
+    assert torch.allclose(method.localization_maps(model, features, classes), expected)
+    assert torch.allclose(model(images), heads.a_classes(heads.a_hidden(features)).mean(dim=(2, 3)))
+    with pytest.raises(ValueError, match="names no feature map Mixed_5d, Mixed_6d"):
+        augment.build("spg", 5).attach(create_model("vgg_gap_tiny", 5))

@@ -137,7 +137,8 @@ def display_rows(table: Table, frame: pd.DataFrame, scale: str) -> list[dict[str
     base = frame[frame.row == table.baseline]
     base = base.iloc[0] if len(base) else None
     for _, line in frame.iterrows():
-        label = line["row"] + (" (not in paper)" if line["extra"] else " (candidate)" if line["candidate"] else "")
+        label = line["row"] + (" (not in paper)" if line["extra"] else " (candidate)" if line["candidate"]
+                               else " (paper figure: its own paper's)" if line["quoted"] else "")
         cells = {"Row": label}
         for metric in table.metrics:
             n = int(line[f"{metric}.n"])

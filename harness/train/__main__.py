@@ -11,6 +11,7 @@ from harness import augment
 from harness.cli import INPUT_PIPELINE_CHOICES, INPUT_PIPELINE_HELP, PRECISION_HELP, HelpFormatter, parse_params, run_cli
 from harness.code_identity import run_code
 from harness.devices import AUTO_WORKERS, PRECISIONS, parse_workers, resolve_precision
+from harness.models.catalog import import_model_files
 from harness.train.config import RunConfig, default_pipeline
 from harness.train.trainer import Trainer
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     augment.load_plugins(args.plugin)  # its method's code is part of the run's identity
+    import_model_files()
     milestones = args.milestones if args.milestones is not None else [max(1, args.epochs // 2), max(1, args.epochs * 3 // 4)]
     config = RunConfig(
         dataset=args.dataset, data_root=args.data_root, download=args.download, model=args.model,
