@@ -7,11 +7,12 @@ timm. Its blocks keep torchvision's names under ``features`` (``features.incepti
 from __future__ import annotations
 
 import torch
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import build_model_with_cfg, register_model
 from torch import nn
 from torchvision.models.googlenet import BasicConv2d, Inception
 
 from harness.models.head import PooledClassifier
+from harness.models.wsol_cfg import wsol_cfgs
 
 # Inception(in, 1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool proj), as torchvision builds GoogLeNet
 STAGES = {"inception3a": (192, 64, 96, 128, 16, 32, 32), "inception3b": (256, 128, 128, 192, 32, 96, 64),
@@ -53,11 +54,7 @@ class GoogLeNetGap(PooledClassifier):
         return self.cam_conv(self.features(x))
 
 
-_CFG = dict(url="", num_classes=1000, input_size=(3, 224, 224), pool_size=(14, 14), crop_pct=0.875,
-            interpolation="bilinear", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-            first_conv="features.conv1.conv", classifier="fc")
-default_cfgs = generate_default_cfgs({"googlenet_gap": dict(_CFG),
-                                      "googlenet_gap_tiny": dict(_CFG, input_size=(3, 64, 64), pool_size=(16, 16))})
+default_cfgs = wsol_cfgs("googlenet_gap", "googlenet_gap_tiny", first_conv="features.conv1.conv")
 
 
 @register_model

@@ -15,10 +15,11 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 from timm.layers import ConvNormAct
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import build_model_with_cfg, register_model
 from torch import nn
 
 from harness.models.head import PooledClassifier
+from harness.models.wsol_cfg import wsol_cfgs
 
 _inception = importlib.import_module("timm.models.inception_v3")  # the module (timm.models.inception_v3 is a function)
 
@@ -91,11 +92,7 @@ class InceptionSpg(PooledClassifier):
         return x
 
 
-_CFG = dict(url="", num_classes=1000, input_size=(3, 224, 224), pool_size=(14, 14), crop_pct=0.875,
-            interpolation="bilinear", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-            first_conv="Conv2d_1a_3x3.conv", classifier="fc")
-default_cfgs = generate_default_cfgs({"inception_v3_spg": dict(_CFG),
-                                      "inception_spg_tiny": dict(_CFG, input_size=(3, 64, 64), pool_size=(16, 16))})
+default_cfgs = wsol_cfgs("inception_v3_spg", "inception_spg_tiny", first_conv="Conv2d_1a_3x3.conv")
 
 
 @register_model
