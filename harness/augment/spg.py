@@ -3,8 +3,9 @@ learn where the object is from the network's own confident regions. The batch is
 
 * SPG-A (replaces the network's classifier): dropout, 3x3 conv to ``channels``, dropout, 3x3 conv, dropout, 1x1
   conv to class maps; their spatial mean is the prediction, the map of a class its localization map.
-* B1 (from Mixed_5d) and B2 (from Mixed_6d): a 3x3 conv to ``channels // 2`` each, then one shared block (3x3 conv,
-  1x1 conv to one map); C (from SPG-A's second conv): 3x3 conv to ``channels // 2``, 1x1 conv to one map.
+* B1 (from Mixed_5d's output; wsolevaluation reads it after its extra pool) and B2 (from Mixed_6d): a 3x3 conv to
+  ``channels // 2`` each, then one shared block (3x3 conv, 1x1 conv to one map); C (from SPG-A's second conv,
+  after its dropout): 3x3 conv to ``channels // 2``, 1x1 conv to one map.
 * Three-level masks at the input's size: 1 where a map is at least the high threshold (or, where fewer than 30
   pixels are, at least 0.7 of its maximum), 0 below the low threshold, ignored between. B2 learns the mask of
   A's min-max normalised map of the label, B1 that of sigmoid(B2), C that of the mean of sigmoid(B1) and
@@ -36,8 +37,8 @@ class SPGHeads(nn.Module):
         super().__init__()
         side = max(1, channels // 2)
         self.a_hidden = nn.Sequential(nn.Dropout(0.5), *conv_relu(in_channels, channels), nn.Dropout(0.5),
-                                      *conv_relu(channels, channels))
-        self.a_classes = nn.Sequential(nn.Dropout(0.5), nn.Conv2d(channels, num_classes, 1))
+                                      *conv_relu(channels, channels), nn.Dropout(0.5))  # C reads it too
+        self.a_classes = nn.Conv2d(channels, num_classes, 1)
         self.b1, self.b2 = nn.Sequential(*conv_relu(taps[0], side)), nn.Sequential(*conv_relu(taps[1], side))
         self.b_shared = nn.Sequential(*conv_relu(side, side), nn.Conv2d(side, 1, 1))
         self.c = nn.Sequential(*conv_relu(channels, side), nn.Conv2d(side, 1, 1))
