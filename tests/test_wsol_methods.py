@@ -196,3 +196,19 @@ def test_spgs_localization_map_is_spg_as_map_and_a_network_without_its_taps_is_n
     assert torch.allclose(model(images), heads.a_classes(heads.a_hidden(features)).mean(dim=(2, 3)))
     with pytest.raises(ValueError, match="names no feature map Mixed_5d, Mixed_6d"):
         augment.build("spg", 5).attach(create_model("vgg_gap_tiny", 5))
+
+
+def test_a_released_inception_v3_fits_inception_v3_spgs_backbone_and_a_googlenet_all_but_cams_conv():
+    """By name and shape (on the meta device): timm's InceptionV3 holds every tensor of SPG's backbone, and
+    torchvision's GoogLeNet every tensor of GoogLeNet-GAP's but the added 3x3 conv."""
+    import timm
+    import torchvision
+
+    from harness.weights import misfits, planned_network
+
+    with torch.device("meta"):
+        inception = timm.create_model("inception_v3", num_classes=1000).state_dict()
+        googlenet = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False).state_dict()
+    assert misfits(inception, planned_network("inception_v3_spg", 200), with_head=False) == []
+    problems = misfits(googlenet, planned_network("googlenet_gap", 200), with_head=False)
+    assert problems == ["2 tensor(s) missing: cam_conv.0.bias, cam_conv.0.weight"]

@@ -2,7 +2,7 @@
 
 torchvision's GoogLeNet (with batch norm) up to inception4e (832 channels, 14x14 maps at 224 px), a 3x3 conv to
 1024 channels in two groups (CAM's ``CAM_conv``), global average pooling and a linear classifier; registered into
-timm. Its blocks keep torchvision's names under ``features`` (``features.inception4e``...).
+timm. Its blocks keep torchvision's names (``conv1``... ``inception4e``), so that a GoogLeNet's tensors match by name.
 """
 from __future__ import annotations
 
@@ -40,9 +40,9 @@ class GoogLeNetGap(PooledClassifier):
         layers = _stem(tiny)
         for name, widths in stages.items():
             layers[name] = nn.MaxPool2d(3, stride=2, ceil_mode=True) if widths is None else Inception(*widths)
-        self.features = nn.Sequential()
         for name, layer in layers.items():
-            self.features.add_module(name, layer)
+            self.add_module(name, layer)
+        self.blocks = list(layers)
         last = next(reversed(stages.values()))
         channels = last[1] + last[3] + last[5] + last[6]
         self.cam_conv = nn.Sequential(nn.Conv2d(channels, gap_channels, 3, padding=1, groups=2), nn.ReLU(inplace=True))
@@ -51,10 +51,12 @@ class GoogLeNetGap(PooledClassifier):
         self.init_head(gap_channels, num_classes, global_pool)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.cam_conv(self.features(x))
+        for name in self.blocks:
+            x = getattr(self, name)(x)
+        return self.cam_conv(x)
 
 
-default_cfgs = wsol_cfgs("googlenet_gap", "googlenet_gap_tiny", first_conv="features.conv1.conv")
+default_cfgs = wsol_cfgs("googlenet_gap", "googlenet_gap_tiny", first_conv="conv1.conv")
 
 
 @register_model
