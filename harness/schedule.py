@@ -112,22 +112,28 @@ class Scheduler:
         self.bar.set_postfix_str(" | ".join(f"{j.cells[0][1]} {j.progress()}" for j, _, _ in self.running.values()))
 
 
+CHANGE_SHARE = 8  # on_change takes at most 1/8 of the time: the jobs keep the machine's cores
+
+
 def execute(jobs: list[Job], executor: Executor, progress: bool = True,
             on_change: Callable[[], None] | None = None, change_interval: float = 10.0) -> dict[str, list[Job]]:
     """Run every unfinished job on ``executor`` (:mod:`harness.executors`), each once its dependencies have
     finished; a failed job never stops the others. A job still queued or running from an earlier orchestrator is
     collected, not started again. ``on_change`` is called when jobs have ended, at most every
-    ``change_interval`` seconds (the report is rebuilt there, so it fills in while the run goes on; the caller
-    builds the final one). The jobs by outcome: ``cached``, ``finished``, ``failed``."""
+    ``change_interval`` seconds and at most every :data:`CHANGE_SHARE` times its own last duration (the report is
+    rebuilt there, so it fills in while the run goes on, without taking the jobs' cores; the caller builds the
+    final one). The jobs by outcome: ``cached``, ``finished``, ``failed``."""
     scheduler = Scheduler(jobs, executor, progress)
-    reported, reported_at = 0, time.monotonic()
+    reported, reported_at, wait = 0, time.monotonic(), change_interval
     try:
         while scheduler.todo or scheduler.running:
             scheduler.collect()
             scheduler.start_ready()
-            if on_change is not None and scheduler.ended() != reported and time.monotonic() - reported_at >= change_interval:
+            if on_change is not None and scheduler.ended() != reported and time.monotonic() - reported_at >= wait:
+                started = time.monotonic()
                 on_change()
                 reported, reported_at = scheduler.ended(), time.monotonic()
+                wait = max(change_interval, CHANGE_SHARE * (reported_at - started))
             time.sleep(0.5)
     except KeyboardInterrupt:
         executor.interrupt([run for _, run, _ in scheduler.running.values()])
