@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from harness.experiments import REHEARSAL
-from harness.fingerprint import CIFAR_FOLDERS, GENERATORS, IMAGE_SUFFIXES, find_cifar, index_lines
+from harness.fingerprint import CIFAR_CLASSES, CIFAR_FOLDERS, GENERATORS, IMAGE_SUFFIXES, find_cifar, index_lines
 from harness.jobs import Job
 from harness.paths import dataset_folder
 from harness.robustness.sets import ood_folder_candidates
@@ -99,9 +99,6 @@ def _coco(root: Path) -> tuple[Path, dict[str, int]]:
     for path in sorted((folder / "annotations").glob("captions_*.json")):
         counts[path.stem.removeprefix("captions_")] = len(json.loads(path.read_text()).get("images", []))
     return folder, counts
-
-
-CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
 
 
 def cifar_class_counts(name: str, root: Path) -> dict[str, int]:
