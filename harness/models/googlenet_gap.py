@@ -11,8 +11,7 @@ from timm.models import build_model_with_cfg, register_model
 from torch import nn
 from torchvision.models.googlenet import BasicConv2d, Inception
 
-from harness.models.head import PooledClassifier
-from harness.models.wsol_cfg import wsol_cfgs
+from harness.models.wsol_parts import BlockSeries, wsol_cfgs
 
 # Inception(in, 1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool proj), as torchvision builds GoogLeNet
 STAGES = {"inception3a": (192, 64, 96, 128, 16, 32, 32), "inception3b": (256, 128, 128, 192, 32, 96, 64),
@@ -33,16 +32,14 @@ def _stem(tiny: bool) -> dict[str, nn.Module]:
             "maxpool2": nn.MaxPool2d(3, stride=2, ceil_mode=True)}
 
 
-class GoogLeNetGap(PooledClassifier):
+class GoogLeNetGap(BlockSeries):
     def __init__(self, stages=STAGES, tiny: bool = False, gap_channels: int = 1024, num_classes: int = 1000,
                  in_chans: int = 3, global_pool: str = "avg", **kwargs) -> None:
         super().__init__()
         layers = _stem(tiny)
         for name, widths in stages.items():
             layers[name] = nn.MaxPool2d(3, stride=2, ceil_mode=True) if widths is None else Inception(*widths)
-        for name, layer in layers.items():
-            self.add_module(name, layer)
-        self.blocks = list(layers)
+        self.set_blocks(layers)
         last = next(reversed(stages.values()))
         channels = last[1] + last[3] + last[5] + last[6]
         self.cam_conv = nn.Sequential(nn.Conv2d(channels, gap_channels, 3, padding=1, groups=2), nn.ReLU(inplace=True))
@@ -51,9 +48,7 @@ class GoogLeNetGap(PooledClassifier):
         self.init_head(gap_channels, num_classes, global_pool)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        for name in self.blocks:
-            x = getattr(self, name)(x)
-        return self.cam_conv(x)
+        return self.cam_conv(super().forward_features(x))
 
 
 default_cfgs = wsol_cfgs("googlenet_gap", "googlenet_gap_tiny", first_conv="conv1.conv")

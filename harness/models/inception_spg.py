@@ -18,8 +18,7 @@ from timm.layers import ConvNormAct
 from timm.models import build_model_with_cfg, register_model
 from torch import nn
 
-from harness.models.head import PooledClassifier
-from harness.models.wsol_cfg import wsol_cfgs
+from harness.models.wsol_parts import BlockSeries, wsol_cfgs
 
 _inception = importlib.import_module("timm.models.inception_v3")  # the module (timm.models.inception_v3 is a function)
 
@@ -66,7 +65,7 @@ def _tiny_blocks(conv_block) -> dict[str, nn.Module]:
             "Mixed_6e": conv_block(48, 48, kernel_size=3, padding=1)}
 
 
-class InceptionSpg(PooledClassifier):
+class InceptionSpg(BlockSeries):
     def __init__(self, tiny: bool = False, large_feature_map: bool = False, num_classes: int = 1000,
                  in_chans: int = 3, global_pool: str = "avg", **kwargs) -> None:
         super().__init__()
@@ -76,20 +75,13 @@ class InceptionSpg(PooledClassifier):
             layers[name] = block
             if name == "Mixed_5d":  # wsolevaluation's pool after Mixed_5d halves the maps (14x14 at 224 px)
                 layers["Pool3"] = nn.Identity() if large_feature_map else nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        for name, layer in layers.items():
-            self.add_module(name, layer)
-        self.blocks = list(layers)
+        self.set_blocks(layers)
         widths = {"Mixed_5d": 32 if tiny else 288, "Mixed_6d": 48 if tiny else 768, "Mixed_6e": 48 if tiny else 768}
         stride = (2 if tiny else 8) * (1 if large_feature_map else 2)
         self.feature_info = [dict(num_chs=widths["Mixed_5d"], reduction=(2 if tiny else 8), module="Mixed_5d"),
                              dict(num_chs=widths["Mixed_6d"], reduction=stride, module="Mixed_6d"),
                              dict(num_chs=widths["Mixed_6e"], reduction=stride, module="Mixed_6e")]
         self.init_head(widths["Mixed_6e"], num_classes, global_pool)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        for name in self.blocks:
-            x = getattr(self, name)(x)
-        return x
 
 
 default_cfgs = wsol_cfgs("inception_v3_spg", "inception_spg_tiny", first_conv="Conv2d_1a_3x3.conv")
