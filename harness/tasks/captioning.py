@@ -85,11 +85,12 @@ class CaptioningTask(Task):
 
         from harness.plotting import image_grid
 
-        def draw(ax, data, c: int) -> None:
-            ax.imshow(data["images"][c])
-            ax.set_xlabel("\n".join(textwrap.wrap(str(data["generated"][c]), 28)) + "\nref: "
-                          + "\n".join(textwrap.wrap(str(data["reference"][c]), 28)), fontsize=6)
+        def draw(cell, data, c: int) -> None:
+            cell.image(data["images"][c])
+            cell.caption("\n".join(textwrap.wrap(str(data["generated"][c]), 28)) + "\nref: "
+                         + "\n".join(textwrap.wrap(str(data["reference"][c]), 28)))
 
         columns = len(examples[0][1]["images"])
         return {"captions": image_grid(examples, columns, draw, (2.2, 2.9),
-                                       f"{table.title}: generated captions and a reference (ref) [{scale} scale]")}
+                                       f"{table.title}: generated captions and a reference (ref) [{scale} scale]",
+                                       picture_height=2.2)}

@@ -81,16 +81,14 @@ class LocalizationTask(ClassificationTask):
         examples = saved_examples(table, cells, EXAMPLES)
         if not examples:
             return {}
-        from matplotlib.patches import Rectangle
-
         from harness.plotting import image_grid
 
-        def draw(ax, data, c: int) -> None:
-            ax.imshow(data["images"][c])
-            ax.imshow(data["cams"][c].astype(np.float32), cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        def draw(cell, data, c: int) -> None:
+            cell.image(data["images"][c])
+            cell.image(data["cams"][c].astype(np.float32), cmap="jet", alpha=0.45, vmin=0, vmax=1)
             for box, colour in ((data["gt_boxes"][c], "lime"), (data["cam_boxes"][c], "red")):
                 x0, y0, x1, y1 = box  # corner-inclusive pixels
-                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=colour, linewidth=1.2))
+                cell.box(x0 - 0.5, y0 - 0.5, x1 - x0 + 1, y1 - y0 + 1, colour, linewidth=1.2)
 
         columns = len(examples[0][1]["images"])
         return {"cams": image_grid(examples, columns, draw, (1.6, 1.7),
