@@ -3,6 +3,7 @@ dependencies have finished, a failed job never stopping the others, a job still 
 orchestrator collected rather than started again."""
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -115,26 +116,64 @@ class Scheduler:
 CHANGE_SHARE = 8  # on_change takes at most 1/8 of the time: the jobs keep the machine's cores
 
 
+class Reporter:
+    """``on_change`` run in a thread of its own, so that a job ending while the report is rebuilt is replaced at
+    once (the rebuild took the scheduler away for 4-20 s at a time: a core idle); one rebuild at a time, at most
+    every ``interval`` seconds and every :data:`CHANGE_SHARE` times its own last duration. An error in it is
+    raised in the caller's thread."""
+
+    def __init__(self, on_change: Callable[[], None], interval: float) -> None:
+        self.on_change, self.wait = on_change, interval
+        self.interval, self.reported, self.finished_at = interval, 0, time.monotonic()
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def _build(self) -> None:
+        started = time.monotonic()
+        try:
+            self.on_change()
+        except BaseException as error:  # raised again in the scheduler's thread (check)
+            self.error = error
+        self.finished_at = time.monotonic()
+        self.wait = max(self.interval, CHANGE_SHARE * (self.finished_at - started))
+
+    def check(self, ended: int) -> None:
+        """Raise a rebuild's error; start a rebuild where jobs have ended since the last and it is time."""
+        if self.error is not None:
+            raise self.error
+        busy = self.thread is not None and self.thread.is_alive()
+        if not busy and ended != self.reported and time.monotonic() - self.finished_at >= self.wait:
+            self.reported = ended
+            self.thread = threading.Thread(target=self._build, name="live report", daemon=True)
+            self.thread.start()
+
+    def join(self) -> None:
+        """Wait for a rebuild under way (the caller's final report comes after it); raise its error."""
+        if self.thread is not None:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def execute(jobs: list[Job], executor: Executor, progress: bool = True,
             on_change: Callable[[], None] | None = None, change_interval: float = 10.0) -> dict[str, list[Job]]:
     """Run every unfinished job on ``executor`` (:mod:`harness.executors`), each once its dependencies have
     finished; a failed job never stops the others. A job still queued or running from an earlier orchestrator is
-    collected, not started again. ``on_change`` is called when jobs have ended, at most every
-    ``change_interval`` seconds and at most every :data:`CHANGE_SHARE` times its own last duration (the report is
-    rebuilt there, so it fills in while the run goes on, without taking the jobs' cores; the caller builds the
-    final one). The jobs by outcome: ``cached``, ``finished``, ``failed``."""
+    collected, not started again. ``on_change`` is called when jobs have ended (:class:`Reporter`: in a thread,
+    at most every ``change_interval`` seconds and every :data:`CHANGE_SHARE` times its own last duration; the
+    report is rebuilt there, so it fills in while the run goes on, without taking the jobs' cores; the caller
+    builds the final one). The jobs by outcome: ``cached``, ``finished``, ``failed``."""
     scheduler = Scheduler(jobs, executor, progress)
-    reported, reported_at, wait = 0, time.monotonic(), change_interval
+    reporter = Reporter(on_change, change_interval) if on_change is not None else None
     try:
         while scheduler.todo or scheduler.running:
             scheduler.collect()
             scheduler.start_ready()
-            if on_change is not None and scheduler.ended() != reported and time.monotonic() - reported_at >= wait:
-                started = time.monotonic()
-                on_change()
-                reported, reported_at = scheduler.ended(), time.monotonic()
-                wait = max(change_interval, CHANGE_SHARE * (reported_at - started))
+            if reporter is not None:
+                reporter.check(scheduler.ended())
             time.sleep(0.5)
+        if reporter is not None:
+            reporter.join()
     except KeyboardInterrupt:
         executor.interrupt([run for _, run, _ in scheduler.running.values()])
         raise

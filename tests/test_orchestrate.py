@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from harness.errors import HarnessError, SpecError
 from harness.experiments import load_protocols, load_table, load_tables, paper_values
 from harness.executors.local import LocalExecutor
 from harness.expand import with_upstream
-from harness.schedule import execute
+from harness.schedule import Reporter, execute
 from harness.store import results_lock
 
 from conftest import expand_tables, make_study
@@ -98,6 +99,38 @@ def test_cache_failure_isolation_and_report(tmp_path, data_root):
     html = paths["html"].read_text()
     figures = re.findall(r'<img alt="\w+" src="(figures/[^"]+\.png)"', html)  # figures beside the page, not inlined
     assert figures and all((tmp_path / "reports" / f).is_file() for f in figures)
+
+
+def test_the_live_report_is_rebuilt_beside_the_scheduler_one_at_a_time_and_its_error_reaches_the_caller():
+    release, calls = threading.Event(), []
+
+    def slow_report() -> None:
+        calls.append(threading.current_thread().name)
+        assert release.wait(30)
+
+    reporter = Reporter(slow_report, interval=0)
+    reporter.check(ended=1)  # returns while the rebuild runs: the scheduler goes on starting jobs
+    assert reporter.thread.is_alive()
+    reporter.check(ended=2)  # one rebuild at a time
+    release.set()
+    reporter.join()
+    assert calls == ["live report"]
+    deadline = time.monotonic() + 30
+    while len(calls) < 2 and time.monotonic() < deadline:  # jobs ended since: rebuilt again, once its pause is over
+        reporter.check(ended=2)
+        time.sleep(0.01)
+    reporter.join()
+    assert len(calls) == 2
+
+    def broken_report() -> None:
+        raise RuntimeError("the report broke")
+
+    failing = Reporter(broken_report, interval=0)
+    failing.check(ended=1)
+    with pytest.raises(RuntimeError, match="the report broke"):
+        failing.join()
+    with pytest.raises(RuntimeError, match="the report broke"):
+        failing.check(ended=2)
 
 
 def test_job_killed_mid_run_resumes_and_finishes(tmp_path, data_root):
